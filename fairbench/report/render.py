@@ -1,0 +1,241 @@
+"""Render a table from stored records only (markdown, LaTeX, CSV, JSON); never trains.
+
+Each cell reads "ours ± std (paper)" followed by its status mark; footnotes explain deviations and
+cells that did not run, and a provenance block says which variant, seeds, code and data produced it.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import re
+from typing import Any
+
+from tabulate import tabulate
+
+from ..core.errors import FairbenchError
+from ..specs import TableSpec
+from .results import MARKS, CellResult
+
+FORMATS = ("md", "latex", "csv", "json")
+CSV_COLUMNS = ["paper", "table", "row", "column", "value", "std", "n", "reported", "reported_std", "status"]
+
+
+def decimals_of(text: str | None, default: int = 4) -> int | None:
+    """Printed precision of a reported value: digits after the point, None for scientific notation."""
+    if text is None:
+        return default
+    if re.search(r"[eE]", text):
+        return None
+    return len(text.split(".", 1)[1]) if "." in text else default
+
+
+def fmt(value: float | None, decimals: int | None) -> str:
+    if value is None:
+        return ""
+    if math.isnan(value):
+        return "nan"
+    if decimals is None or (value != 0 and abs(value) < 10 ** -(decimals or 4)):
+        return f"{value:.2g}"
+    return f"{value:.{decimals}f}"
+
+
+def cell_text(result: CellResult) -> str:
+    decimals = decimals_of(result.cell.reported)
+    paper = result.cell.reported or ""
+    if result.cell.reported_std:
+        paper += f" ± {result.cell.reported_std}"
+    if result.value is None:
+        ours = "–"
+    else:
+        ours = fmt(result.value, decimals)
+        if result.std is not None:
+            ours += f" ± {fmt(result.std, decimals)}"
+    text = ours + (f" ({paper})" if paper else "")
+    mark = MARKS[result.status]
+    return f"{text} {mark}".strip()
+
+
+def _footnotes(table: TableSpec, results: dict[tuple[str, str], CellResult]) -> list[str]:
+    """One note per deviating cell; one per distinct not-run / reported-only reason, naming whole
+    columns where every cell of the column shares it."""
+    notes: list[str] = []
+    rows = {r.id: r.label for r in table.rows}
+    by_reason: dict[str, list[tuple[str, str]]] = {}
+    for (row, column), result in results.items():
+        if result.status == "deviates":
+            notes.append(f"✗ {rows[row]} / {_column_label(table, column)}: {result.reason}")
+        elif result.status in ("not-run", "reported-only") and result.reason:
+            by_reason.setdefault(f"{MARKS[result.status]} {result.status}: {result.reason}", []).append((row, column))
+    for reason, cells in by_reason.items():
+        places = []
+        for column in table.columns:
+            hit = [row for row, col in cells if col == column.id]
+            if len(hit) == len(table.rows):
+                places.append(_column_label(table, column.id))
+            else:
+                places += [f"{rows[row]} / {_column_label(table, column.id)}" for row in hit]
+        notes.append(f"{reason} ({', '.join(places)})")
+    return notes
+
+
+def _column_label(table: TableSpec, column_id: str) -> str:
+    return next(c.label for c in table.columns if c.id == column_id)
+
+
+def provenance(results: dict[tuple[str, str], CellResult]) -> dict[str, Any]:
+    commits, seeds, data, variants = set(), set(), {}, set()
+    for result in results.values():
+        for record in result.records:
+            commits.add(record["code"]["git_commit"])
+            seeds.add(record["key"]["seed"])
+            for name, digest in record.get("data", {}).get("files", {}).items():
+                data[name] = digest
+            variants.add(record["config"]["dataset"])
+    return {"code": sorted(commits), "seeds": sorted(seeds), "data_sha256": data, "datasets": sorted(variants)}
+
+
+def _header_block(table: TableSpec, results: dict[tuple[str, str], CellResult]) -> list[str]:
+    prov = provenance(results)
+    counts: dict[str, int] = {}
+    for result in results.values():
+        counts[result.status] = counts.get(result.status, 0) + 1
+    lines = [
+        f"Paper `{table.paper}`, {table.table}: {table.title}",
+        f"Source of the paper's values: {table.source}",
+        f"Variant: {table.variant}. Cells: ours ± std (paper), status mark: ✓ reproduced, ✗ deviates, – not run, † reported only.",
+    ]
+    if table.cell_format:
+        lines.append(f"Paper's cell format: {table.cell_format}")
+    lines.append("Status counts: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+    if prov["seeds"]:
+        lines.append(
+            f"Provenance: datasets {', '.join(prov['datasets'])}; seeds {', '.join(map(str, prov['seeds']))}; "
+            f"code {', '.join(c[:12] for c in prov['code'])}; data sha256 "
+            + ", ".join(f"{name} {digest[:12]}" for name, digest in sorted(prov["data_sha256"].items()))
+        )
+    return lines
+
+
+def render(table: TableSpec, results: dict[tuple[str, str], CellResult], fmt_name: str) -> str:
+    if fmt_name == "md":
+        return render_markdown(table, results)
+    if fmt_name == "latex":
+        return render_latex(table, results)
+    if fmt_name == "csv":
+        return render_csv(table, results)
+    if fmt_name == "json":
+        return render_json(table, results)
+    raise FairbenchError(f"unknown format '{fmt_name}'; known: {', '.join(FORMATS)}")
+
+
+def _row_label(table: TableSpec, row_index: int) -> str:
+    row = table.rows[row_index]
+    first_of_group = row_index == 0 or table.rows[row_index - 1].group != row.group
+    if row.group and first_of_group:
+        return f"{row.group}: {row.label}"
+    return row.label
+
+
+def render_markdown(table: TableSpec, results: dict[tuple[str, str], CellResult]) -> str:
+    headers = [""]
+    for group, columns in table.groups(table.columns):
+        for i, column in enumerate(columns):
+            headers.append(f"{group}<br>{column.label}" if group and i == 0 else (f"<br>{column.label}" if group else column.label))
+    body = []
+    for index, row in enumerate(table.rows):
+        body.append([_row_label(table, index)] + [cell_text(results[(row.id, c.id)]) for c in table.columns])
+    lines = [f"## {table.ref} — {table.title}", ""]
+    lines += [f"- {line}" for line in _header_block(table, results)]
+    lines += ["", tabulate(body, headers=headers, tablefmt="github", disable_numparse=True), ""]
+    notes = _footnotes(table, results) + list(table.notes)
+    if notes:
+        lines += ["Notes:", ""] + [f"- {note}" for note in notes] + [""]
+    return "\n".join(lines)
+
+
+def _latex_escape(text: str) -> str:
+    for char, repl in (("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("_", r"\_"), ("#", r"\#"), ("$", r"\$")):
+        text = text.replace(char, repl)
+    return (text.replace("±", r"$\pm$").replace("✓", r"\checkmark").replace("✗", r"$\times$")
+            .replace("–", "--").replace("†", r"$\dagger$").replace("−", "-").replace("·", r"$\cdot$")
+            .replace("|", r"$|$").replace(">", r"$>$"))
+
+
+def render_latex(table: TableSpec, results: dict[tuple[str, str], CellResult]) -> str:
+    n = len(table.columns)
+    lines = [
+        f"% {table.ref}: {table.title} -- rendered by fairbench from stored records",
+        r"\begin{table}[t]",
+        r"\centering",
+        r"\small",
+        r"\begin{tabular}{l" + "c" * n + "}",
+        r"\toprule",
+    ]
+    groups = table.groups(table.columns)
+    if any(group for group, _ in groups):
+        spans, rules, start = [""], [], 2
+        for group, columns in groups:
+            spans.append(rf"\multicolumn{{{len(columns)}}}{{c}}{{{_latex_escape(group or '')}}}")
+            if group:
+                rules.append(rf"\cmidrule(lr){{{start}-{start + len(columns) - 1}}}")
+            start += len(columns)
+        lines.append(" & ".join(spans) + r" \\")
+        lines.append(" ".join(rules))
+    lines.append(" & ".join([""] + [_latex_escape(c.label) for c in table.columns]) + r" \\")
+    lines.append(r"\midrule")
+    previous_group = None
+    for index, row in enumerate(table.rows):
+        if row.group and row.group != previous_group:
+            if index:
+                lines.append(r"\midrule")
+            lines.append(rf"\multicolumn{{{n + 1}}}{{l}}{{\textit{{{_latex_escape(row.group)}}}}} \\")
+        previous_group = row.group
+        cells = [_latex_escape(cell_text(results[(row.id, c.id)])) for c in table.columns]
+        lines.append(" & ".join([_latex_escape(row.label)] + cells) + r" \\")
+    lines += [r"\bottomrule", r"\end{tabular}"]
+    caption = f"{table.title}. Variant: {table.variant}. Ours $\\pm$ std (paper)."
+    lines.append(rf"\caption{{{_latex_escape(caption).replace(chr(92) + 'textbackslash{}pm', chr(92) + 'pm')}}}")
+    notes = _footnotes(table, results)
+    if notes:
+        lines.append(r"\par\smallskip\footnotesize " + r" \\ ".join(_latex_escape(note) for note in notes))
+    lines.append(r"\end{table}")
+    return "\n".join(lines) + "\n"
+
+
+def _plain(value: float | None) -> str:
+    return "" if value is None else repr(float(value))
+
+
+def render_csv(table: TableSpec, results: dict[tuple[str, str], CellResult]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for row in table.rows:
+        for column in table.columns:
+            r = results[(row.id, column.id)]
+            writer.writerow([
+                table.paper, table.table, row.id, column.id, _plain(r.value), _plain(r.std), r.n,
+                r.cell.reported or "", r.cell.reported_std or "", r.status,
+            ])
+    return buffer.getvalue()
+
+
+def render_json(table: TableSpec, results: dict[tuple[str, str], CellResult]) -> str:
+    cells = []
+    for row in table.rows:
+        for column in table.columns:
+            r = results[(row.id, column.id)]
+            cells.append({
+                "row": row.id, "column": column.id, "metric": r.cell.metric, "value": r.value, "std": r.std,
+                "n": r.n, "reported": r.cell.reported, "reported_std": r.cell.reported_std, "status": r.status,
+                "reason": r.reason, "expect": r.cell.expect, "tolerance": r.cell.tolerance.describe(),
+                "run": r.cell.run,
+            })
+    doc = {
+        "paper": table.paper, "table": table.table, "title": table.title, "variant": table.variant,
+        "source": table.source, "provenance": provenance(results), "cells": cells, "notes": table.notes,
+    }
+    return json.dumps(doc, indent=1, sort_keys=False) + "\n"

@@ -1,0 +1,40 @@
+"""Tasks: the experiment kinds a cell can run (a pure function of its resolved config)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+from ...core.registry import Registry
+
+
+@dataclass
+class TaskResult:
+    metrics: dict[str, float]
+    timings: dict[str, float] = field(default_factory=dict)
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)  # e.g. forget indices, stored beside the record
+    data: dict[str, Any] = field(default_factory=dict)  # dataset spec and file sha256 digests
+    info: dict[str, Any] = field(default_factory=dict)  # anything else worth keeping (convergence, sizes)
+    objects: dict[str, Any] = field(default_factory=dict)  # pickled beside the record, e.g. a trained model
+
+
+@dataclass(frozen=True)
+class TaskEntry:
+    name: str
+    fn: Callable[[dict[str, Any]], TaskResult]
+    version: str
+    description: str
+    config_keys: tuple[str, ...]  # keys a config of this task may hold besides task/method/dataset/seed
+
+
+TASKS: Registry[TaskEntry] = Registry("task")
+
+
+def register_task(name: str, version: str, description: str, config_keys: tuple[str, ...] = ()):
+    def decorate(fn: Callable[[dict[str, Any]], TaskResult]) -> Callable[[dict[str, Any]], TaskResult]:
+        TASKS.register(name, TaskEntry(name, fn, version, description, config_keys))
+        return fn
+
+    return decorate

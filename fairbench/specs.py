@@ -1,0 +1,239 @@
+"""Table specs: ``benchmarks/<paper>/<table>.yaml`` — layout, cells, reported values, tolerances.
+
+A cell's run configuration is the merge of ``defaults.run``, its row's ``run``, its column's
+``run`` and its own ``run``; its metric comes from the cell, else the row, else the column. Only
+the seed is left out: a cell aggregates the runs of its seeds.
+
+Cell expectations: ``reproduce`` (``check`` fails if it does not), ``deviates: <why>`` (known not
+to match; rendered and explained, never failing) and ``reported-only: <why>`` (the paper's number is
+shown, ours is informative at most, e.g. hardware-dependent run times).
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .core import settings
+from .core.errors import FairbenchError
+
+EXPECTATIONS = ("reproduce", "deviates", "reported-only")
+
+
+@dataclass
+class Tolerance:
+    abs: float | None = None
+    rel: float | None = None
+    k_std: float | None = None
+
+    def allows(self, ours: float, paper: float, ours_std: float | None, paper_std: float | None) -> bool:
+        diff = abs(ours - paper)
+        bounds = []
+        if self.abs is not None:
+            bounds.append(self.abs)
+        if self.rel is not None:
+            bounds.append(self.rel * abs(paper))
+        if self.k_std is not None:
+            spread = max(x for x in (ours_std or 0.0, paper_std or 0.0))
+            bounds.append(self.k_std * spread)
+        # Values are printed rounded; half a unit in the last printed place is never a deviation.
+        return bool(bounds) and diff <= max(bounds) + 1e-12
+
+    def describe(self) -> str:
+        parts = []
+        if self.abs is not None:
+            parts.append(f"±{self.abs:g}")
+        if self.rel is not None:
+            parts.append(f"±{self.rel:.0%} rel")
+        if self.k_std is not None:
+            parts.append(f"±{self.k_std:g}·std")
+        return " or ".join(parts) or "none"
+
+
+@dataclass
+class CellSpec:
+    row: str
+    column: str
+    metric: str
+    run: dict[str, Any]
+    seeds: int
+    reported: str | None
+    reported_std: str | None
+    tolerance: Tolerance
+    expect: str
+    reason: str = ""
+    source: str = ""
+
+
+@dataclass
+class Header:
+    id: str
+    label: str
+    group: str | None = None
+
+
+@dataclass
+class TableSpec:
+    paper: str
+    table: str
+    title: str
+    source: str
+    path: Path
+    rows: list[Header]
+    columns: list[Header]
+    cells: dict[tuple[str, str], CellSpec]
+    notes: list[str] = field(default_factory=list)
+    cell_format: str = ""
+    scales: dict[str, dict[str, Any]] = field(default_factory=dict)
+    variant: str = "paper"
+
+    @property
+    def ref(self) -> str:
+        return f"{self.paper}:{self.table}"
+
+    def cell(self, row: str, column: str) -> CellSpec:
+        return self.cells[(row, column)]
+
+    def groups(self, headers: list[Header]) -> list[tuple[str | None, list[Header]]]:
+        """Consecutive headers sharing a group label, in order."""
+        out: list[tuple[str | None, list[Header]]] = []
+        for header in headers:
+            if out and out[-1][0] == header.group:
+                out[-1][1].append(header)
+            else:
+                out.append((header.group, [header]))
+        return out
+
+
+def _merge(*parts: dict[str, Any] | None) -> dict[str, Any]:
+    merged: dict[str, Any] = {}
+    for part in parts:
+        for key, value in (part or {}).items():
+            if isinstance(value, dict) and isinstance(merged.get(key), dict):
+                merged[key] = _merge(merged[key], value)
+            else:
+                merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def _headers(raw: Any, kind: str, path: Path) -> tuple[list[Header], dict[str, dict[str, Any]]]:
+    """Headers from ``[{group: G, items: [...]}, ...]`` or a plain list of items."""
+    headers: list[Header] = []
+    extras: dict[str, dict[str, Any]] = {}
+    blocks = raw if raw and isinstance(raw[0], dict) and "items" in raw[0] else [{"group": None, "items": raw}]
+    for block in blocks:
+        for item in block["items"]:
+            if isinstance(item, str):
+                item = {"id": item}
+            if "id" not in item:
+                raise FairbenchError(f"{path}: every {kind} needs an id")
+            headers.append(Header(item["id"], str(item.get("label", item["id"])), block.get("group")))
+            extras[item["id"]] = item
+    return headers, extras
+
+
+def _parse_expect(raw: str | None, path: Path, where: str) -> tuple[str, str]:
+    raw = raw or "reproduce"
+    kind, _, reason = raw.partition(":")
+    kind = kind.strip()
+    if kind not in EXPECTATIONS:
+        raise FairbenchError(f"{path}: {where}: expect must start with one of {', '.join(EXPECTATIONS)}, got '{raw}'")
+    if kind != "reproduce" and not reason.strip():
+        raise FairbenchError(f"{path}: {where}: '{kind}' needs a reason ('{kind}: <why>')")
+    return kind, reason.strip()
+
+
+def _tolerance(raw: dict[str, Any] | None) -> Tolerance:
+    raw = raw or {}
+    return Tolerance(abs=raw.get("abs"), rel=raw.get("rel"), k_std=raw.get("k_std"))
+
+
+def load_spec(path: Path) -> TableSpec:
+    with open(path) as handle:
+        doc = yaml.safe_load(handle)
+    try:
+        rows, row_extra = _headers(doc["rows"], "row", path)
+        columns, column_extra = _headers(doc["columns"], "column", path)
+        defaults = doc.get("defaults", {})
+        cells_doc = doc.get("cells", {})
+        cells: dict[tuple[str, str], CellSpec] = {}
+        for row in rows:
+            for column in columns:
+                raw = (cells_doc.get(row.id) or {}).get(column.id) or {}
+                where = f"cell {row.id}/{column.id}"
+                metric = raw.get("metric") or row_extra[row.id].get("metric") or column_extra[column.id].get("metric")
+                if not metric:
+                    raise FairbenchError(f"{path}: {where} has no metric (set it on the row, column or cell)")
+                expect, reason = _parse_expect(
+                    raw.get("expect") or column_extra[column.id].get("expect") or row_extra[row.id].get("expect")
+                    or defaults.get("expect"), path, where)
+                tolerance = _merge(defaults.get("tolerance"), row_extra[row.id].get("tolerance"),
+                                   column_extra[column.id].get("tolerance"), raw.get("tolerance"))
+                reported = raw.get("reported")
+                cells[(row.id, column.id)] = CellSpec(
+                    row=row.id,
+                    column=column.id,
+                    metric=metric,
+                    run=_merge(defaults.get("run"), row_extra[row.id].get("run"), column_extra[column.id].get("run"), raw.get("run")),
+                    seeds=int(raw.get("seeds") or column_extra[column.id].get("seeds") or defaults.get("seeds", 1)),
+                    reported=None if reported is None else str(reported),
+                    reported_std=None if raw.get("reported_std") is None else str(raw["reported_std"]),
+                    tolerance=_tolerance(tolerance),
+                    expect=expect,
+                    reason=reason,
+                    source=raw.get("source") or doc.get("source", ""),
+                )
+        return TableSpec(
+            paper=doc["paper"],
+            table=doc["table"],
+            title=doc.get("title", ""),
+            source=doc.get("source", ""),
+            path=path,
+            rows=rows,
+            columns=columns,
+            cells=cells,
+            notes=list(doc.get("notes", [])),
+            cell_format=doc.get("cell_format", ""),
+            scales=doc.get("scales", {}),
+            variant=doc.get("variant", "paper"),
+        )
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise FairbenchError(f"{path}: malformed table spec ({exc})") from None
+
+
+def spec_paths(root: Path | None = None) -> dict[str, Path]:
+    root = root or settings.benchmarks_dir()
+    found = {}
+    for path in sorted(root.glob("*/*.yaml")):
+        if path.parent.name == "perf":
+            continue
+        found[f"{path.parent.name}:{path.stem}"] = path
+    return found
+
+
+def resolve_ref(ref: str, root: Path | None = None) -> str:
+    """Check a ``paper:table`` reference. Table ids repeat across papers, so a bare id is always
+    rejected with the list of ``paper:table`` candidates."""
+    known = spec_paths(root)
+    if ref in known:
+        return ref
+    if ":" in ref:
+        paper = ref.split(":", 1)[0]
+        same_paper = [k for k in known if k.startswith(paper + ":")]
+        raise FairbenchError(f"unknown table '{ref}'; known: {', '.join(same_paper or known)}")
+    candidates = [k for k in known if k.split(":", 1)[1] == ref]
+    if candidates:
+        raise FairbenchError(f"'{ref}' is ambiguous: name the paper, one of: {', '.join(candidates)}")
+    raise FairbenchError(f"unknown table '{ref}'; known: {', '.join(known)}")
+
+
+def load_table(ref: str, root: Path | None = None) -> TableSpec:
+    return load_spec(spec_paths(root)[resolve_ref(ref, root)])
+
+
+def all_tables(root: Path | None = None) -> list[TableSpec]:
+    return [load_spec(path) for path in spec_paths(root).values()]

@@ -15,8 +15,9 @@ from .base import Dataset, DatasetEntry, DatasetSource, DataFile, PipSource, Spl
 from .download import ensure_files, verify_source
 from .registry import DATASETS, register_dataset
 
-# Loader modules register themselves; keep this list in sync with the files of this package.
-from . import adult, coat, compas, crime, fashion_mnist, german, hsls, synthetic  # noqa: E402,F401
+from ..core.plugins import import_submodules
+
+import_submodules(__name__, __path__)  # loader modules register themselves
 
 __all__ = [
     "DATASETS",

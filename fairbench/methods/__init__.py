@@ -6,6 +6,8 @@ A method that is not implemented is simply not registered; tables render its cel
 from .base import GroupAwarePredictor, Learner, MethodEntry, Preprocessor, Unlearner
 from .registry import METHODS, register_method
 
-from . import ftu, logistic, ml  # noqa: E402,F401  (register on import)
+from ..core.plugins import import_submodules
+
+import_submodules(__name__, __path__)
 
 __all__ = ["METHODS", "GroupAwarePredictor", "Learner", "MethodEntry", "Preprocessor", "Unlearner", "register_method"]

@@ -5,7 +5,8 @@ Undefined values (e.g. a rate over an empty group) are NaN with a warning, never
 
 from .registry import METRICS, MetricInfo, register_metric
 
-# Metric modules register themselves on import.
-from . import classification, counterfactual, fairness, mia, ranking, unlearning  # noqa: E402,F401
+from ..core.plugins import import_submodules
+
+import_submodules(__name__, __path__)  # metric modules register themselves
 
 __all__ = ["METRICS", "MetricInfo", "register_metric"]

@@ -2,6 +2,8 @@
 
 from .base import PROTOCOLS, Deletion, ProtocolInfo, make_deletion, register_protocol
 
-from . import tabular, vision  # noqa: E402,F401  (register on import)
+from ..core.plugins import import_submodules
+
+import_submodules(__name__, __path__)
 
 __all__ = ["PROTOCOLS", "Deletion", "ProtocolInfo", "make_deletion", "register_protocol"]

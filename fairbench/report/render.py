@@ -38,7 +38,7 @@ def fmt(value: float | None, decimals: int | None) -> str:
     if math.isnan(value):
         return "nan"
     if decimals is None or (value != 0 and abs(value) < 10 ** -(decimals or 4)):
-        return f"{value:.2g}"
+        return f"{value:.3g}"
     return f"{value:.{decimals}f}"
 
 
@@ -196,8 +196,8 @@ def render_latex(table: TableSpec, results: dict[tuple[str, str], CellResult]) -
         cells = [_latex_escape(cell_text(results[(row.id, c.id)])) for c in table.columns]
         lines.append(" & ".join([_latex_escape(row.label)] + cells) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}"]
-    caption = f"{table.title}. Variant: {table.variant}. Ours $\\pm$ std (paper)."
-    lines.append(rf"\caption{{{_latex_escape(caption).replace(chr(92) + 'textbackslash{}pm', chr(92) + 'pm')}}}")
+    caption = f"{table.title}. Variant: {table.variant}. Cells: ours ± std (paper)."
+    lines.append(rf"\caption{{{_latex_escape(caption)}}}")
     notes = _footnotes(table, results)
     if notes:
         lines.append(r"\par\smallskip\footnotesize " + r" \\ ".join(_latex_escape(note) for note in notes))

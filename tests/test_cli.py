@@ -1,0 +1,144 @@
+"""CLI behaviour: error paths exit 2 with one line, data integrity, the reproduce/check cycle."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fairbench.datasets import DATASETS
+
+
+def test_help_everywhere(cli):
+    for command in ([], ["list"], ["download"], ["verify"], ["train"], ["run"], ["reproduce"], ["render"], ["check"]):
+        code, out, _ = cli(*command, "--help")
+        assert code == 0 and "Usage" in out
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["run", "--method", "definitely_not_a_method", "--dataset", "crime"], "unknown method 'definitely_not_a_method'; known: "),
+        (["run", "--method", "ml", "--dataset", "nope"], "unknown dataset 'nope'; known: "),
+        (["run", "--method", "ml", "--dataset", "compas@nope"], "unknown variant 'nope' of dataset 'compas'"),
+        (["run", "--method", "ml", "--dataset", "compas", "--protocol", "uniform", "--fraction", "1.5"], "--fraction must be in (0, 1)"),
+        (["run", "--method", "ml", "--dataset", "compas", "--fraction", "0.1"], "need a --protocol"),
+        (["run", "--method", "ml", "--dataset", "compas", "--protocol", "nope"], "unknown protocol 'nope'"),
+        (["run", "--method", "ml", "--dataset", "compas", "--set", "oops"], "--set expects key=value"),
+        (["run", "--method", "ml", "--dataset", "compas", "--set", "bogus.key=1"], "does not take bogus"),
+        (["reproduce", "table2"], "ob:table2"),
+        (["reproduce", "ob:table99"], "unknown table 'ob:table99'"),
+        (["reproduce", "ob:table2", "--scale", "huge"], "unknown scale 'huge'"),
+        (["render", "ob:table2", "--format", "pdf"], "unknown format 'pdf'"),
+        (["list", "gizmos"], "unknown kind 'gizmos'"),
+        (["download", "nope"], "unknown dataset 'nope'"),
+        (["download"], "name at least one dataset"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(cli, fb_env, args, message):
+    code, out, err = cli(*args)
+    assert code == 2, (out, err)
+    assert message in err
+    assert "Traceback" not in err + out
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_bare_table_lists_candidates(cli, fb_env):
+    code, _, err = cli("reproduce", "table2")
+    assert code == 2 and "ambiguous" in err and "ob:table2" in err
+
+
+def test_list_kinds(cli, fb_env):
+    for kind in ("papers", "tables", "methods", "datasets", "protocols", "metrics"):
+        code, out, _ = cli("list", kind)
+        assert code == 0 and out.strip()
+    assert "ob:table2" in cli("list", "tables")[1]
+
+
+def test_corrupt_cache_is_reported_refused_and_repaired(cli, fb_env, tmp_path, monkeypatch, mirror):
+    cache = tmp_path / "own-cache"
+    monkeypatch.setenv("FAIRBENCH_DATA", str(cache))
+    code, out, err = cli("download", "compas", "german", "--mirror", str(mirror))
+    assert code == 0, err
+    code, out, _ = cli("verify")
+    assert code == 0 and "CORRUPT" not in out and "OK" in out
+    target = cache / "compas" / "compas-scores-two-years.csv"
+    data = bytearray(target.read_bytes())
+    data[1000] ^= 0x01
+    target.write_bytes(bytes(data))
+    code, out, err = cli("verify")
+    assert code == 1 and "CORRUPT" in out
+    code, out, err = cli("run", "--method", "ml", "--dataset", "compas@flap")
+    assert code == 2 and "compas-scores-two-years.csv" in err and "corrupt" in err
+    code, out, err = cli("download", "compas", "--mirror", str(mirror))
+    assert code == 0
+    assert cli("verify")[0] == 0
+
+
+def test_offline_without_mirror_is_a_clear_error(cli, fb_env, tmp_path, monkeypatch):
+    monkeypatch.setenv("FAIRBENCH_DATA", str(tmp_path / "empty-cache"))
+    monkeypatch.delenv("FAIRBENCH_MIRROR")
+    code, _, err = cli("run", "--method", "ml", "--dataset", "compas@flap")
+    assert code == 2 and "FAIRBENCH_OFFLINE" in err
+
+
+@pytest.mark.slow
+def test_reproduce_then_check_ob_table2(cli, fb_env):
+    """What users put in their own CI: reproduce ob:table2, then check it."""
+    code, out, err = cli("reproduce", "ob:table2")
+    assert code == 0, err
+    assert "ran 2" in out
+    code, out, err = cli("check", "ob:table2")
+    assert code == 0, out + err
+    assert "10 reproduced, 0 failing" in out
+    code, out, _ = cli("render", "ob:table2", "--format", "csv")
+    rows = [line.split(",") for line in out.strip().splitlines()]
+    assert rows[0] == ["paper", "table", "row", "column", "value", "std", "n", "reported", "reported_std", "status"]
+    cells = {(r[2], r[3]): r for r in rows[1:]}
+    for column in ("ML", "FTU"):
+        for row in ("ACC", "AUC", "CF-metric"):
+            value, reported = float(cells[(row, column)][4]), float(cells[(row, column)][7])
+            assert abs(value - reported) <= 0.001
+            assert cells[(row, column)][9] == "reproduced"
+    assert cells[("ACC", "OB-f1")][9] in ("not-run", "reproduced", "deviates")
+    assert (fb_env / "tables" / "ob" / "table2.md").is_file()
+    assert (fb_env / "tables" / "ob" / "table2.tex").is_file()
+    # a second reproduce trains nothing
+    code, out, _ = cli("reproduce", "ob:table2")
+    assert code == 0 and "ran 0" in out and "reused" in out
+
+
+def test_run_prints_and_stores_a_record(cli, fb_env):
+    code, out, err = cli("run", "--method", "ftu", "--dataset", "compas@flap")
+    assert code == 0, err
+    assert "expected_accuracy" in out and "0.5726" in out
+    code, out, _ = cli("run", "--method", "ftu", "--dataset", "compas@flap")
+    assert "reused cached record" in out
+
+
+def test_train_caches_a_base_model(cli, fb_env):
+    code, out, err = cli("train", "--dataset", "compas@fairunlearn", "--model", "logreg", "--seed", "1")
+    assert code == 0, err
+    assert "test_accuracy" in out
+    assert "reused" in cli("train", "--dataset", "compas@fairunlearn", "--model", "logreg", "--seed", "1")[1]
+
+
+def test_every_registered_dataset_has_a_source(fb_env):
+    for name, entry in DATASETS.items():
+        assert entry.source.licence and entry.source.citation, name
+        for spec in entry.source.files:
+            assert spec.sha256 and all(len(d) == 64 for d in spec.sha256), (name, spec.name)
+            assert spec.urls or entry.source.obtain_note, (name, spec.name)
+
+
+def test_same_seed_same_numbers(cli, fb_env):
+    from fairbench.runner.jobs import make_job, run_job
+    from fairbench.store import RecordStore
+
+    job = make_job({"method": "ml", "dataset": "compas@flap", "seed": 3})
+    first = run_job(job)
+    assert first.status == "ran"
+    a = RecordStore().load(job.group, job.seed)["metrics"]
+    run_job(job)
+    b = RecordStore().load(job.group, job.seed)["metrics"]
+    assert a == b
+    assert np.isfinite(list(a.values())).all()

@@ -1,0 +1,91 @@
+"""Record store and runner: atomic writes, resume without redoing finished cells, failures noted."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from fairbench.runner.jobs import make_job
+from fairbench.runner.reproduce import reproduce_table
+from fairbench.specs import load_table
+from fairbench.store import RecordStore
+
+
+def test_save_is_atomic(tmp_path, monkeypatch):
+    store = RecordStore(tmp_path)
+    real_rename = os.rename
+
+    def crash(src, dst):
+        raise OSError("killed mid-write")
+
+    monkeypatch.setattr(os, "rename", crash)
+    with pytest.raises(OSError):
+        store.save("g", 0, {"metrics": {"x": 1.0}})
+    monkeypatch.setattr(os, "rename", real_rename)
+    assert not store.has("g", 0)
+    assert store.seeds("g") == []
+    store.save("g", 0, {"metrics": {"x": 2.0}})
+    assert store.load("g", 0)["metrics"]["x"] == 2.0
+    store.save("g", 0, {"metrics": {"x": 3.0}})  # --force replaces
+    assert store.load("g", 0)["metrics"]["x"] == 3.0
+    assert [p.name for p in (tmp_path / "runs" / "g").iterdir() if not p.name.startswith(".tmp")] == ["seed-0"]
+
+
+def test_half_written_run_is_ignored(tmp_path):
+    store = RecordStore(tmp_path)
+    folder = store.run_dir("g", 1)
+    folder.mkdir(parents=True)
+    (folder / "record.json").write_text("{")  # no done marker: a process died here
+    assert not store.has("g", 1) and store.seeds("g") == []
+
+
+def test_reproduce_resumes_without_redoing(fb_env):
+    table = load_table("ob:table2")
+    store = RecordStore()
+    first_job = make_job({"method": "ml", "dataset": "compas@flap", "task": "cf_discrete", "seed": 0})
+    from fairbench.runner.jobs import run_job
+
+    assert run_job(first_job).status == "ran"
+    stamp = (store.run_dir(first_job.group, 0) / "record.json").stat().st_mtime_ns
+    summary = reproduce_table(table, store)
+    assert [j.config["method"] for j in summary.reused] == ["ml"]
+    assert [o.job.config["method"] for o in summary.outcomes] == ["ftu"]
+    assert (store.run_dir(first_job.group, 0) / "record.json").stat().st_mtime_ns == stamp
+    forced = reproduce_table(table, store, force=True)
+    assert len(forced.outcomes) == 2 and not forced.reused
+
+
+def test_record_provenance(fb_env):
+    from fairbench.runner.jobs import run_job
+
+    job = make_job({"method": "ftu", "dataset": "compas@flap"})
+    run_job(job)
+    record = RecordStore().load(job.group, job.seed)
+    assert record["config"] == {"method": "ftu", "dataset": "compas@flap", "task": "cf_discrete", "seed": 0}
+    assert record["code"]["method_version"] and record["code"]["git_commit"]
+    assert record["data"]["files"]["compas-scores-two-years.csv"].startswith("c451db85")
+    assert record["environment"]["packages"]["numpy"]
+    assert record["memory"]["peak_traced_mb"] > 0 and record["timings"]["total_s"] > 0
+
+
+def test_failure_is_noted_for_the_renderer(fb_env, monkeypatch, tmp_path):
+    from fairbench.runner.jobs import run_job
+
+    monkeypatch.setenv("FAIRBENCH_DATA", str(tmp_path / "empty"))
+    monkeypatch.delenv("FAIRBENCH_MIRROR")
+    job = make_job({"method": "ml", "dataset": "compas@flap-corrected"})
+    outcome = run_job(job)
+    assert outcome.status == "unavailable"
+    assert "data not available" in RecordStore().failure(job.group)
+
+
+def test_process_executor_matches_serial(fb_env):
+    table = load_table("ob:table2")
+    store = RecordStore()
+    summary = reproduce_table(table, store, n_jobs=2)
+    assert sorted(o.status for o in summary.outcomes) == ["ran", "ran"]
+    parallel = {o.job.group: store.load(o.job.group, 0)["metrics"] for o in summary.outcomes}
+    serial = reproduce_table(table, store, force=True)
+    for outcome in serial.outcomes:
+        assert store.load(outcome.job.group, 0)["metrics"] == parallel[outcome.job.group]

@@ -3,6 +3,12 @@
 Fit a group-aware predictor f(s, a) on the training split; on the test split report expected
 accuracy, thresholded accuracy, AUC, and the CF / EO / AA fairness metrics with counterfactual maps
 fitted on the training split.
+
+EO fairness of a pre-processing method (FLAP, OB, SOB: a model with ``preprocess`` and
+``predict_processed``) comes in two modes (ob.md §6.7): ``eo_fairness`` holds the processed test
+features fixed and switches only the predictor's group input ("predictor-only", what Tables 2, 4
+and 5 print); ``eo_fairness_pipeline`` switches the group in the pre-processing too (what the FLAP
+code computes, and Table 3's FLAP columns print). For every other predictor the two are equal.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from ...core.errors import FairbenchError
 from ...core.groupmaps import GroupMeans, GroupQuantileMap
 from ...datasets import load_dataset
 from ...methods import METHODS
@@ -23,9 +30,18 @@ def _metric(name: str):
     return METRICS.get(name).fn
 
 
+def build_model(method: str, params: dict[str, Any]) -> Any:
+    """The method's component from its parameters; a parameter it does not take is a user error."""
+    entry = METHODS.get(method)
+    try:
+        return entry.factory(**params)
+    except TypeError as exc:
+        raise FairbenchError(f"method '{method}' rejected its parameters {sorted(params)}: {exc}") from None
+
+
 @register_task(
     "cf_discrete",
-    version="1",
+    version="2",
     description="fit f(s, a) on train; ACC (expected), AUC, CF-metric, EO and AA fairness on test",
     config_keys=("params", "dataset_params"),
 )
@@ -33,8 +49,7 @@ def run(config: dict[str, Any]) -> TaskResult:
     data = load_dataset(config["dataset"], seed=config["seed"], params=config.get("dataset_params"))
     if data.train.s is None or data.train.s.ndim != 1:
         raise ValueError(f"task cf_discrete needs a discrete sensitive attribute; {data.name} has none")
-    method = METHODS.get(config["method"])
-    model = method.factory(**config.get("params", {}))
+    model = build_model(config["method"], config.get("params", {}))
     start = time.perf_counter()
     model.fit(data.train.X, data.train.s, data.train.y)
     fit_seconds = time.perf_counter() - start
@@ -44,6 +59,13 @@ def run(config: dict[str, Any]) -> TaskResult:
 
     test = data.test
     p = predict(test.X, test.s)
+    if hasattr(model, "preprocess"):
+        processed = model.preprocess(test.X, test.s)
+
+        def predict_group_only(X: np.ndarray, s: np.ndarray) -> np.ndarray:
+            return model.predict_processed(X, s)[:, 1]
+    else:
+        processed, predict_group_only = test.X, predict
     quantile_map = GroupQuantileMap().fit(data.train.X, data.train.s)
     group_means = GroupMeans().fit(data.train.X, data.train.s)
     groups = quantile_map.groups_
@@ -53,7 +75,8 @@ def run(config: dict[str, Any]) -> TaskResult:
         "roc_auc": _metric("roc_auc")(test.y, p),
         "cf_metric": _metric("cf_metric")(predict, test.X, test.s, quantile_map),
         "cf_metric_per_instance": _metric("cf_metric")(predict, test.X, test.s, quantile_map, per_instance=True),
-        "eo_fairness": _metric("eo_fairness")(predict, test.X, groups),
+        "eo_fairness": _metric("eo_fairness")(predict_group_only, processed, groups),
+        "eo_fairness_pipeline": _metric("eo_fairness")(predict, test.X, groups),
         "aa_fairness": _metric("aa_fairness")(predict, test.X, test.s, group_means),
     }
     return TaskResult(

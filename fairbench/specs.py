@@ -67,6 +67,7 @@ class CellSpec:
     expect: str
     reason: str = ""
     source: str = ""
+    factor: float = 1.0  # our metric × factor is what the paper prints (e.g. 100 for percentages)
 
 
 @dataclass
@@ -121,7 +122,9 @@ def _merge(*parts: dict[str, Any] | None) -> dict[str, Any]:
 
 
 def _headers(raw: Any, kind: str, path: Path) -> tuple[list[Header], dict[str, dict[str, Any]]]:
-    """Headers from ``[{group: G, items: [...]}, ...]`` or a plain list of items."""
+    """Headers from ``[{group: G, run: {...}, items: [...]}, ...]`` or a plain list of items.
+
+    A group's ``run`` is merged under each of its items' ``run``."""
     headers: list[Header] = []
     extras: dict[str, dict[str, Any]] = {}
     blocks = raw if raw and isinstance(raw[0], dict) and "items" in raw[0] else [{"group": None, "items": raw}]
@@ -132,6 +135,8 @@ def _headers(raw: Any, kind: str, path: Path) -> tuple[list[Header], dict[str, d
             if "id" not in item:
                 raise FairbenchError(f"{path}: every {kind} needs an id")
             headers.append(Header(item["id"], str(item.get("label", item["id"])), block.get("group")))
+            if block.get("run"):
+                item = {**item, "run": _merge(block["run"], item.get("run"))}
             extras[item["id"]] = item
     return headers, extras
 
@@ -153,8 +158,12 @@ def _tolerance(raw: dict[str, Any] | None) -> Tolerance:
 
 
 def load_spec(path: Path) -> TableSpec:
-    with open(path) as handle:
-        doc = yaml.safe_load(handle)
+    try:
+        with open(path) as handle:
+            doc = yaml.safe_load(handle)
+    except yaml.YAMLError as exc:
+        first = str(exc).strip().splitlines()
+        raise FairbenchError(f"{path}: invalid YAML ({' '.join(line.strip() for line in first[:3])})") from None
     try:
         rows, row_extra = _headers(doc["rows"], "row", path)
         columns, column_extra = _headers(doc["columns"], "column", path)
@@ -186,6 +195,10 @@ def load_spec(path: Path) -> TableSpec:
                     expect=expect,
                     reason=reason,
                     source=raw.get("source") or doc.get("source", ""),
+                    factor=float(
+                        raw.get("factor") or column_extra[column.id].get("factor")
+                        or row_extra[row.id].get("factor") or defaults.get("factor", 1.0)
+                    ),
                 )
         return TableSpec(
             paper=doc["paper"],

@@ -5,6 +5,7 @@ change of the output, and review the diff.
 """
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,10 @@ from fairbench.specs import load_table
 from fairbench.store import RecordStore
 
 GOLDEN = Path(__file__).parent / "golden"
+sys.path.insert(0, str(GOLDEN))
+from frozen_registry import register  # noqa: E402
+
+register()
 
 
 @pytest.fixture()

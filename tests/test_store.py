@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -10,6 +11,15 @@ from fairbench.runner.jobs import make_job
 from fairbench.runner.reproduce import reproduce_table
 from fairbench.specs import load_table
 from fairbench.store import RecordStore
+
+GOLDEN_SPECS = Path(__file__).parent / "golden" / "benchmarks"
+
+
+@pytest.fixture()
+def demo_table(monkeypatch):
+    """A small fixed spec (ML and FTU on compas@flap, 3 seeds each), independent of the real tables."""
+    monkeypatch.setenv("FAIRBENCH_BENCHMARKS", str(GOLDEN_SPECS))
+    return load_table("demo:runs")
 
 
 def test_save_is_atomic(tmp_path, monkeypatch):
@@ -40,8 +50,8 @@ def test_half_written_run_is_ignored(tmp_path):
     assert not store.has("g", 1) and store.seeds("g") == []
 
 
-def test_reproduce_resumes_without_redoing(fb_env):
-    table = load_table("ob:table2")
+def test_reproduce_resumes_without_redoing(fb_env, demo_table):
+    table = demo_table
     store = RecordStore()
     first_job = make_job({"method": "ml", "dataset": "compas@flap", "task": "cf_discrete", "seed": 0})
     from fairbench.runner.jobs import run_job
@@ -49,11 +59,14 @@ def test_reproduce_resumes_without_redoing(fb_env):
     assert run_job(first_job).status == "ran"
     stamp = (store.run_dir(first_job.group, 0) / "record.json").stat().st_mtime_ns
     summary = reproduce_table(table, store)
-    assert [j.config["method"] for j in summary.reused] == ["ml"]
-    assert [o.job.config["method"] for o in summary.outcomes] == ["ftu"]
+    assert [(j.config["method"], j.seed) for j in summary.reused] == [("ml", 0)]
+    assert sorted((o.job.config["method"], o.job.seed) for o in summary.outcomes) == [
+        ("ftu", 0), ("ftu", 1), ("ftu", 2), ("ml", 1), ("ml", 2)]
     assert (store.run_dir(first_job.group, 0) / "record.json").stat().st_mtime_ns == stamp
+    again = reproduce_table(table, store)
+    assert not again.outcomes and len(again.reused) == 6
     forced = reproduce_table(table, store, force=True)
-    assert len(forced.outcomes) == 2 and not forced.reused
+    assert len(forced.outcomes) == 6 and not forced.reused
 
 
 def test_record_provenance(fb_env):
@@ -80,12 +93,11 @@ def test_failure_is_noted_for_the_renderer(fb_env, monkeypatch, tmp_path):
     assert "data not available" in RecordStore().failure(job.group)
 
 
-def test_process_executor_matches_serial(fb_env):
-    table = load_table("ob:table2")
+def test_process_executor_matches_serial(fb_env, demo_table):
     store = RecordStore()
-    summary = reproduce_table(table, store, n_jobs=2)
-    assert sorted(o.status for o in summary.outcomes) == ["ran", "ran"]
+    summary = reproduce_table(demo_table, store, n_jobs=2, seeds=1)
+    assert [o.status for o in summary.outcomes] == ["ran", "ran"]
     parallel = {o.job.group: store.load(o.job.group, 0)["metrics"] for o in summary.outcomes}
-    serial = reproduce_table(table, store, force=True)
+    serial = reproduce_table(demo_table, store, force=True, seeds=1)
     for outcome in serial.outcomes:
         assert store.load(outcome.job.group, 0)["metrics"] == parallel[outcome.job.group]

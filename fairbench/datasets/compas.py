@@ -129,20 +129,10 @@ def load_default(paths: dict[str, Path], seed: int = 0, test_size: float = 0.3) 
     X = np.column_stack(list(features.values()))
     train_rows, test_rows = split_indices(len(df), test_size, seed, stratify=y)
     _, X = standardize(X[train_rows], X)
-    index = df["index"].to_numpy()
-    split = lambda r: Split(X=X[r], y=y[r], s=s[r], index=index[r])  # noqa: E731
-    return Dataset(
-        name="compas",
-        train=split(train_rows),
-        test=split(test_rows),
-        task="binary",
-        feature_names=list(features),
-        sensitive_names=["race"],
-        group_names={0: "African-American", 1: "Caucasian"},
-        privileged=1,
-        class_names=["no recidivism", "recidivism"],
-        meta={"notes": ["ProPublica standard filter; African-American and Caucasian rows"],
-              "split": f"stratified, test_size={test_size}, random_state=seed"},
+    return _black_white_dataset(
+        "compas", df, X, y, s, train_rows, test_rows, list(features),
+        notes=["ProPublica standard filter; African-American and Caucasian rows"],
+        split=f"stratified, test_size={test_size}, random_state=seed",
     )
 
 
@@ -168,26 +158,38 @@ def load_fairunlearn(paths: dict[str, Path], seed: int = 0, test_size: float = 0
     y = df["is_recid"].to_numpy(dtype=np.int64)
     train_rows, test_rows = split_indices(len(df), test_size, seed)
     X = X / np.linalg.norm(X[train_rows], axis=1).max()
+    return _black_white_dataset(
+        "compas@fairunlearn", df, X, y, race, train_rows, test_rows, list(features),
+        notes=[
+            "Oesterling et al. prepare_compas.py: race kept as a feature, no standardisation",
+            "features divided by the maximum training row norm (intercept appended by the model)",
+            "the reference code fixes no random state; here the split is seeded",
+        ],
+        split=f"random, test_size={test_size}, random_state=seed",
+    )
+
+
+def _black_white_dataset(
+    name: str, df: pd.DataFrame, X: np.ndarray, y: np.ndarray, race: np.ndarray,
+    train_rows: np.ndarray, test_rows: np.ndarray, feature_names: list[str], notes: list[str], split: str,
+) -> Dataset:
+    """A COMPAS variant with s = 1 for Caucasian (privileged) and 0 for African-American rows."""
     index = df["index"].to_numpy()
-    split = lambda r: Split(X=X[r], y=y[r], s=race[r], index=index[r])  # noqa: E731
+
+    def rows(r: np.ndarray) -> Split:
+        return Split(X=X[r], y=y[r], s=race[r], index=index[r])
+
     return Dataset(
-        name="compas@fairunlearn",
-        train=split(train_rows),
-        test=split(test_rows),
+        name=name,
+        train=rows(train_rows),
+        test=rows(test_rows),
         task="binary",
-        feature_names=list(features),
+        feature_names=feature_names,
         sensitive_names=["race"],
         group_names={0: "African-American", 1: "Caucasian"},
         privileged=1,
         class_names=["no recidivism", "recidivism"],
-        meta={
-            "notes": [
-                "Oesterling et al. prepare_compas.py: race kept as a feature, no standardisation",
-                "features divided by the maximum training row norm (intercept appended by the model)",
-                "the reference code fixes no random state; here the split is seeded",
-            ],
-            "split": f"random, test_size={test_size}, random_state=seed",
-        },
+        meta={"notes": notes, "split": split},
     )
 
 

@@ -62,23 +62,38 @@ def _footnotes(table: TableSpec, results: dict[tuple[str, str], CellResult]) -> 
     """One note per deviating cell; one per distinct not-run / reported-only reason, naming whole
     columns where every cell of the column shares it."""
     notes: list[str] = []
-    rows = {r.id: r.label for r in table.rows}
     by_reason: dict[str, list[tuple[str, str]]] = {}
     for (row, column), result in results.items():
         if result.status == "deviates":
-            notes.append(f"✗ {rows[row]} / {_column_label(table, column)}: {result.reason}")
+            notes.append(f"✗ {_row_name(table, row)} / {_column_label(table, column)}: {result.reason}")
         elif result.status in ("not-run", "reported-only") and result.reason:
             by_reason.setdefault(f"{MARKS[result.status]} {result.status}: {result.reason}", []).append((row, column))
     for reason, cells in by_reason.items():
-        places = []
-        for column in table.columns:
-            hit = [row for row, col in cells if col == column.id]
-            if len(hit) == len(table.rows):
-                places.append(_column_label(table, column.id))
-            else:
-                places += [f"{rows[row]} / {_column_label(table, column.id)}" for row in hit]
-        notes.append(f"{reason} ({', '.join(places)})")
+        notes.append(f"{reason} ({', '.join(_places(table, cells))})")
     return notes
+
+
+def _places(table: TableSpec, cells: list[tuple[str, str]]) -> list[str]:
+    """Name whole columns, then whole rows, then single cells, in the table's order."""
+    cells_set = set(cells)
+    row_ids = [r.id for r in table.rows]
+    full_columns = [c for c in table.columns if all((r, c.id) in cells_set for r in row_ids)]
+    remaining = cells_set - {(r, c.id) for c in full_columns for r in row_ids}
+    column_ids = [c.id for c in table.columns if c not in full_columns]
+    full_rows = [r for r in table.rows if column_ids and all((r.id, c) in remaining for c in column_ids)]
+    remaining -= {(r.id, c) for r in full_rows for c in column_ids}
+    places = [_column_label(table, c.id) for c in full_columns]
+    places += [f"row {_row_name(table, r.id)}" for r in full_rows]
+    places += [
+        f"{_row_name(table, r.id)} / {_column_label(table, c.id)}"
+        for r in table.rows for c in table.columns if (r.id, c.id) in remaining
+    ]
+    return places
+
+
+def _row_name(table: TableSpec, row_id: str) -> str:
+    row = next(r for r in table.rows if r.id == row_id)
+    return f"{row.group}: {row.label}" if row.group else row.label
 
 
 def _column_label(table: TableSpec, column_id: str) -> str:

@@ -71,8 +71,11 @@ def collect_cell(table: TableSpec, cell: CellSpec, store: RecordStore, scale: st
     records = [store.load(job.group, seed) for seed in seeds]
     values = [r["metrics"].get(cell.metric) for r in records]
     if any(v is None for v in values):
-        raise FairbenchError(f"{table.ref} cell {cell.row}/{cell.column}: records lack metric '{cell.metric}'")
-    array = np.asarray(values, dtype=float)
+        reason = f"the runs record no metric '{cell.metric}'"
+        if cell.expect == "reported-only":
+            return CellResult(cell, "reported-only", reason=f"{cell.reason}; {reason}", records=records)
+        raise FairbenchError(f"{table.ref} cell {cell.row}/{cell.column}: {reason}")
+    array = np.asarray(values, dtype=float) * cell.factor
     value = float(np.mean(array))
     std = float(np.std(array, ddof=1)) if len(array) > 1 else None
     result = CellResult(cell, "", value, std, len(array), records=records)

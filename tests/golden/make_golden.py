@@ -8,6 +8,9 @@ import os, sys, shutil
 from pathlib import Path
 root = Path("tests/golden")
 os.environ["FAIRBENCH_BENCHMARKS"] = str(root / "benchmarks")
+sys.path.insert(0, str(root))
+from frozen_registry import register
+register()
 from fairbench.specs import load_table
 from fairbench.runner.plan import cell_jobs
 from fairbench.store import RecordStore

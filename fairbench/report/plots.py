@@ -1,0 +1,140 @@
+"""Figures drawn from stored results only (never trains): the ``plot:`` section of a table spec.
+
+A table whose cells are the points of a paper's figure says how to draw it::
+
+    plot:
+      file: fig1                     # <out_dir>/fig1.png and .pdf
+      x: {key: protocol.fraction, label: fraction unlearned, scale: linear, percent: true}
+      y: {label: AEOD}               # scale: linear | log, or a mapping {<row group>: log, default: linear}
+      panels: {rows: row_groups}     # rows: row_groups (one panel row per row group) | none; columns: one
+                                     # panel per column group
+      bands: std                     # shade mean ± std over seeds (std | none)
+      styles:                        # matplotlib line kwargs by style name; a row's style is its item's
+        bce: {linestyle: "--"}       # 'style' key, else its id
+        fair_unlearning: {color: green}
+
+Each line is a row; its points are the columns of a panel, at x = the value at ``x.key`` (a dotted
+path) in the cell's run configuration. Cells without records are left out of the line.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..core.errors import FairbenchError
+from ..specs import TableSpec
+from .results import CellResult
+
+
+def _plot_section(table: TableSpec) -> tuple[dict[str, Any] | None, dict[str, dict[str, Any]]]:
+    with open(table.path) as handle:
+        doc = yaml.safe_load(handle) or {}
+    raw_rows = doc.get("rows") or []
+    blocks = raw_rows if raw_rows and isinstance(raw_rows[0], dict) and "items" in raw_rows[0] else [{"items": raw_rows}]
+    items = {}
+    for block in blocks:
+        for item in block["items"]:
+            item = {"id": item} if isinstance(item, str) else item
+            items[item["id"]] = item
+    return doc.get("plot"), items
+
+
+def _lookup(run: dict[str, Any], key: str) -> Any:
+    value: Any = run
+    for part in key.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return None
+        value = value[part]
+    return value
+
+
+def _yscale(spec: dict[str, Any], group: str | None) -> str:
+    scale = spec.get("scale", "linear")
+    if isinstance(scale, dict):
+        return scale.get(group, scale.get("default", "linear"))
+    return scale
+
+
+def plot_table(table: TableSpec, results: dict[tuple[str, str], CellResult], out_dir: Path | str) -> list[Path]:
+    """Draw the table's ``plot:`` (PNG + PDF) under ``out_dir``; returns the files written ([] without a plot)."""
+    spec, row_items = _plot_section(table)
+    if not spec:
+        return []
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    x_spec = spec.get("x") or {}
+    if "key" not in x_spec:
+        raise FairbenchError(f"{table.path}: plot.x needs a key (a dotted path into a cell's run)")
+    y_spec = spec.get("y") or {}
+    panels = spec.get("panels") or {}
+    row_blocks = table.groups(table.rows) if panels.get("rows", "row_groups") == "row_groups" else [(None, table.rows)]
+    column_blocks = table.groups(table.columns)
+    styles = spec.get("styles") or {}
+    bands = spec.get("bands", "std") == "std"
+
+    nrows, ncols = len(row_blocks), len(column_blocks)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.6 * ncols, 2.9 * nrows), squeeze=False)
+    for i, (row_group, rows) in enumerate(row_blocks):
+        for j, (column_group, columns) in enumerate(column_blocks):
+            ax = axes[i][j]
+            for row in rows:
+                points = []
+                for column in columns:
+                    result = results.get((row.id, column.id))
+                    if result is None or result.value is None or not result.records:
+                        continue
+                    x = _lookup(result.cell.run, x_spec["key"])
+                    if x is None:
+                        raise FairbenchError(f"{table.path}: cell {row.id}/{column.id} has no '{x_spec['key']}' in its run")
+                    points.append((float(x) * (100 if x_spec.get("percent") else 1), result.value, result.std))
+                if not points:
+                    continue
+                points.sort()
+                xs = [p[0] for p in points]
+                ys = [p[1] for p in points]
+                item = row_items.get(row.id, {})
+                style = {**styles.get(item.get("style", ""), {}), **styles.get(row.id, {})}
+                line = ax.plot(xs, ys, marker="o", markersize=3, label=row.label, **style)[0]
+                if bands and all(p[2] is not None and not math.isnan(p[2]) for p in points):
+                    low = [p[1] - p[2] for p in points]
+                    high = [p[1] + p[2] for p in points]
+                    ax.fill_between(xs, low, high, color=line.get_color(), alpha=0.15, linewidth=0)
+            ax.set_xscale(x_spec.get("scale", "linear"))
+            ax.set_yscale(_yscale(y_spec, row_group))
+            title = " / ".join(t for t in (row_group if nrows > 1 else None, column_group) if t)
+            ax.set_title(title, fontsize=9)
+            if i == nrows - 1:
+                ax.set_xlabel(x_spec.get("label", x_spec["key"]) + (" (%)" if x_spec.get("percent") else ""), fontsize=8)
+            if j == 0:
+                ax.set_ylabel(row_group if nrows > 1 and row_group else y_spec.get("label", ""), fontsize=8)
+            ax.tick_params(labelsize=7)
+            ax.grid(alpha=0.3)
+    handles, labels = {}, []
+    for ax in axes.flat:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            if label not in handles:
+                handles[label] = handle
+                labels.append(label)
+    if handles:
+        fig.legend([handles[k] for k in labels], labels, loc="lower center", ncol=min(len(labels), 4), fontsize=8,
+                   frameon=False)
+    fig.suptitle(f"{table.ref}: {table.title}", fontsize=10)
+    legend_rows = math.ceil(len(labels) / 4) if labels else 0
+    fig.tight_layout(rect=(0, 0.04 * legend_rows + 0.02, 1, 0.95))
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = spec.get("file", table.table)
+    written = []
+    for suffix in ("png", "pdf"):
+        path = out / f"{stem}.{suffix}"
+        fig.savefig(path, dpi=150, metadata={"CreationDate": None} if suffix == "pdf" else None)
+        written.append(path)
+    plt.close(fig)
+    return written

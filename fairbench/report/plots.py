@@ -6,11 +6,11 @@ A table whose cells are the points of a paper's figure says how to draw it::
       file: fig1                     # <out_dir>/fig1.png and .pdf
       x: {key: protocol.fraction, label: fraction unlearned, scale: linear, percent: true}
       y: {label: AEOD}               # scale: linear | log, or a mapping {<row group>: log, default: linear}
-      panels: {rows: row_groups}     # rows: row_groups (one panel row per row group) | none; columns: one
-                                     # panel per column group
+      panels: {rows: row_groups}     # rows: row_groups (a panel per row group x column group) | none (a panel
+                                     # per column group); wrap: panels per figure row (default: column groups)
       bands: std                     # shade mean ± std over seeds (std | none)
-      styles:                        # matplotlib line kwargs by style name; a row's style is its item's
-        bce: {linestyle: "--"}       # 'style' key, else its id
+      styles:                        # matplotlib line kwargs by style name; a row takes the styles named
+        bce: {linestyle: "--"}       # by its item's 'style' (a name or a list), then the one named by its id
         fair_unlearning: {color: green}
 
 Each line is a row; its points are the columns of a panel, at x = the value at ``x.key`` (a dotted
@@ -79,43 +79,46 @@ def plot_table(table: TableSpec, results: dict[tuple[str, str], CellResult], out
     styles = spec.get("styles") or {}
     bands = spec.get("bands", "std") == "std"
 
-    nrows, ncols = len(row_blocks), len(column_blocks)
+    panel_list = [(rg, rows, cg, columns) for rg, rows in row_blocks for cg, columns in column_blocks]
+    wrap = int(panels.get("wrap") or len(column_blocks))
+    ncols = min(wrap, len(panel_list))
+    nrows = math.ceil(len(panel_list) / ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(3.6 * ncols, 2.9 * nrows), squeeze=False)
-    for i, (row_group, rows) in enumerate(row_blocks):
-        for j, (column_group, columns) in enumerate(column_blocks):
-            ax = axes[i][j]
-            for row in rows:
-                points = []
-                for column in columns:
-                    result = results.get((row.id, column.id))
-                    if result is None or result.value is None or not result.records:
-                        continue
-                    x = _lookup(result.cell.run, x_spec["key"])
-                    if x is None:
-                        raise FairbenchError(f"{table.path}: cell {row.id}/{column.id} has no '{x_spec['key']}' in its run")
-                    points.append((float(x) * (100 if x_spec.get("percent") else 1), result.value, result.std))
-                if not points:
+    for ax in axes.flat[len(panel_list):]:
+        ax.set_visible(False)
+    for k, (row_group, rows, column_group, columns) in enumerate(panel_list):
+        i, j = divmod(k, ncols)
+        ax = axes[i][j]
+        for row in rows:
+            points = []
+            for column in columns:
+                result = results.get((row.id, column.id))
+                if result is None or result.value is None or not result.records:
                     continue
-                points.sort()
-                xs = [p[0] for p in points]
-                ys = [p[1] for p in points]
-                item = row_items.get(row.id, {})
-                style = {**styles.get(item.get("style", ""), {}), **styles.get(row.id, {})}
-                line = ax.plot(xs, ys, marker="o", markersize=3, label=row.label, **style)[0]
-                if bands and all(p[2] is not None and not math.isnan(p[2]) for p in points):
-                    low = [p[1] - p[2] for p in points]
-                    high = [p[1] + p[2] for p in points]
-                    ax.fill_between(xs, low, high, color=line.get_color(), alpha=0.15, linewidth=0)
-            ax.set_xscale(x_spec.get("scale", "linear"))
-            ax.set_yscale(_yscale(y_spec, row_group))
-            title = " / ".join(t for t in (row_group if nrows > 1 else None, column_group) if t)
-            ax.set_title(title, fontsize=9)
-            if i == nrows - 1:
-                ax.set_xlabel(x_spec.get("label", x_spec["key"]) + (" (%)" if x_spec.get("percent") else ""), fontsize=8)
-            if j == 0:
-                ax.set_ylabel(row_group if nrows > 1 and row_group else y_spec.get("label", ""), fontsize=8)
-            ax.tick_params(labelsize=7)
-            ax.grid(alpha=0.3)
+                x = _lookup(result.cell.run, x_spec["key"])
+                if x is None:
+                    raise FairbenchError(f"{table.path}: cell {row.id}/{column.id} has no '{x_spec['key']}' in its run")
+                points.append((float(x) * (100 if x_spec.get("percent") else 1), result.value, result.std))
+            if not points:
+                continue
+            points.sort()
+            xs = [p[0] for p in points]
+            ys = [p[1] for p in points]
+            names = row_items.get(row.id, {}).get("style", [])
+            style = {}
+            for name in ([names] if isinstance(names, str) else list(names)) + [row.id]:
+                style.update(styles.get(name, {}))
+            line = ax.plot(xs, ys, marker="o", markersize=3, label=row.label, **style)[0]
+            if bands and all(p[2] is not None and not math.isnan(p[2]) for p in points):
+                ax.fill_between(xs, [p[1] - p[2] for p in points], [p[1] + p[2] for p in points],
+                                color=line.get_color(), alpha=0.15, linewidth=0)
+        ax.set_xscale(x_spec.get("scale", "linear"))
+        ax.set_yscale(_yscale(y_spec, row_group))
+        ax.set_title(" / ".join(t for t in (row_group, column_group) if t), fontsize=9)
+        ax.set_xlabel(x_spec.get("label", x_spec["key"]) + (" (%)" if x_spec.get("percent") else ""), fontsize=8)
+        ax.set_ylabel(row_group or y_spec.get("label", ""), fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.grid(alpha=0.3)
     handles, labels = {}, []
     for ax in axes.flat:
         for handle, label in zip(*ax.get_legend_handles_labels()):

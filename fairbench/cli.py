@@ -260,6 +260,7 @@ def _refs(ref: str) -> list[str]:
 
 
 def _write_rendered(ref: str, scale: str) -> Path:
+    from .report.plots import plot_table
     from .report.render import render
     from .report.results import collect
     from .specs import load_table
@@ -271,6 +272,8 @@ def _write_rendered(ref: str, scale: str) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     for fmt_name, suffix in (("md", "md"), ("latex", "tex"), ("csv", "csv")):
         (folder / f"{table.table}.{suffix}").write_text(render(table, results, fmt_name))
+    for plot in plot_table(table, results, folder):
+        console.print(f"plotted {plot}")
     sys.stdout.write(render(table, results, "md"))
     sys.stdout.flush()
     return folder / f"{table.table}.md"
@@ -340,6 +343,7 @@ def render(
     scale: str = typer.Option("paper", help="which scale's records to show"),
 ):
     """Render a table from stored records only (never trains)."""
+    from .report.plots import plot_table
     from .report.render import FORMATS
     from .report.render import render as render_table
     from .report.results import collect
@@ -349,13 +353,16 @@ def render(
     if format_ not in FORMATS:
         raise FairbenchError(f"unknown format '{format_}'; known: {', '.join(FORMATS)}")
     table = load_table(ref)
-    text = render_table(table, collect(table, RecordStore(), scale), format_)
+    results = collect(table, RecordStore(), scale)
+    text = render_table(table, results, format_)
     if out is None:
         sys.stdout.write(text)
     else:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(text)
         console.print(f"wrote {out}")
+        for plot in plot_table(table, results, out.parent):
+            console.print(f"plotted {plot}")
 
 
 @app.command()
@@ -363,8 +370,10 @@ def check(
     refs: Optional[List[str]] = typer.Argument(None, help="PAPER:TABLE ... (default: every table with results)"),
     scale: str = typer.Option("paper", help="which scale's records to check"),
 ):
-    """Compare stored results with the paper's values; exit 1 if a cell expected to reproduce does not."""
+    """Compare stored results with the paper's values and evaluate the table's claims; exit 1 if a
+    cell expected to reproduce does not, or a claim expected to hold fails."""
     from .report.check import check_table
+    from .report.claims import check_claims
     from .report.results import collect
     from .specs import load_table, spec_paths
     from .store import RecordStore
@@ -378,6 +387,10 @@ def check(
         if not refs and not any(r.records for r in results.values()):
             continue
         report = check_table(table, results)
+        claims = check_claims(table.path, results)
+        for claim in claims:
+            colour = "red" if claim.failing else ("green" if claim.status == "holds" else "yellow")
+            console.print(f"[{colour}]claim[/{colour}] {ref} {claim.summary()}", highlight=False)
         for result in report.failing:
             cell = result.cell
             ours = "no result" if result.value is None else f"ours {result.value:.6g}"
@@ -385,10 +398,12 @@ def check(
                 f"[red]FAIL[/red] {ref} {cell.row}/{cell.column}: {ours}, paper {cell.reported}, "
                 f"tolerance {cell.tolerance.describe()} — {result.reason}"
             )
+        failing_claims = sum(claim.failing for claim in claims)
         console.print(
             f"{ref}: {len(report.passing)} reproduced, {len(report.failing)} failing, {len(report.skipped)} not checked"
+            + (f"; claims: {len(claims) - failing_claims} ok, {failing_claims} failing" if claims else "")
         )
-        failed |= not report.ok
+        failed |= not report.ok or failing_claims > 0
     if failed:
         raise typer.Exit(1)
 

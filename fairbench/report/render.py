@@ -17,6 +17,7 @@ from tabulate import tabulate
 
 from ..core.errors import FairbenchError
 from ..specs import TableSpec
+from .claims import check_claims, render_claims_markdown
 from .results import MARKS, CellResult
 
 FORMATS = ("md", "latex", "csv", "json")
@@ -168,6 +169,9 @@ def render_markdown(table: TableSpec, results: dict[tuple[str, str], CellResult]
     notes = _footnotes(table, results) + list(table.notes)
     if notes:
         lines += ["Notes:", ""] + [f"- {note}" for note in notes] + [""]
+    claims = render_claims_markdown(check_claims(table.path, results))
+    if claims:
+        lines += [claims]
     return "\n".join(lines)
 
 
@@ -249,8 +253,14 @@ def render_json(table: TableSpec, results: dict[tuple[str, str], CellResult]) ->
                 "reason": r.reason, "expect": r.cell.expect, "tolerance": r.cell.tolerance.describe(),
                 "run": r.cell.run,
             })
+    claims = [
+        {"id": c.id, "statement": c.statement, "status": c.status, "expect": c.expect, "relation": c.relation,
+         "scopes": [{"scope": x.scope, "outcome": x.outcome, "values": x.values} for x in c.scopes]}
+        for c in check_claims(table.path, results)
+    ]
     doc = {
         "paper": table.paper, "table": table.table, "title": table.title, "variant": table.variant,
         "source": table.source, "provenance": provenance(results), "cells": cells, "notes": table.notes,
+        "claims": claims,
     }
     return json.dumps(doc, indent=1, sort_keys=False) + "\n"

@@ -214,7 +214,7 @@ def train(
     force: bool = typer.Option(False, help="retrain even if a cached model exists"),
 ):
     """Train a base model and cache it; unlearning runs reuse it."""
-    config = {"method": model, "dataset": dataset, "seed": seed, "task": "train_model", **_parse_sets(set_ or [])}
+    config = {"method": model, "dataset": dataset, "seed": seed, "task": "train_base", **_parse_sets(set_ or [])}
     _print_record(_run_single(config, force))
 
 

@@ -78,7 +78,7 @@ register_method(
         name="logreg",
         kind="learner",
         factory=LogisticRegression,
-        task="train_model",
+        task="train_base",
         version="1",
         description="logistic regression (Newton, tight optimum); unpenalised unless l2 is set",
         defaults={"fit_intercept": True},

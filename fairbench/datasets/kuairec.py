@@ -43,6 +43,7 @@ from ..core import settings
 from ..core.errors import DataError, OfflineError
 from ..core.hashing import sha256_file
 from ._preprocessing import check_params
+from ._user_files import install, search_folders
 from .base import Dataset, DatasetSource, Split
 from .registry import register_dataset
 
@@ -73,14 +74,6 @@ SOURCE = DatasetSource(
     description="Kuaishou video watch ratios: big_matrix 7,176 x 10,728 (16.3 % dense), small_matrix 1,411 x 3,327 (99.6 %).",
     obtain_note=OBTAIN,
 )
-
-
-def _folders() -> list[Path]:
-    folders = [settings.data_dir() / NAME]
-    mirror = settings.mirror_dir()
-    if mirror is not None:
-        folders.append(mirror / NAME)
-    return folders
 
 
 def _extract(archive: Path, target: Path) -> None:
@@ -141,10 +134,10 @@ def locate(allow_download: bool = True) -> dict[str, Path]:
     """Paths of big_matrix.csv and small_matrix.csv: extracted copies, else an archive to extract
     into the cache, else the download; DataError saying what to obtain."""
     cache = settings.data_dir() / NAME
-    for folder in _folders():
+    for folder in search_folders(NAME):
         if all((folder / n).is_file() for n in (BIG, SMALL)):
             return {n: folder / n for n in (BIG, SMALL)}
-    for folder in _folders():
+    for folder in search_folders(NAME):
         if (folder / ARCHIVE).is_file():
             _check_archive(folder / ARCHIVE)
             _extract(folder / ARCHIVE, cache)
@@ -170,12 +163,9 @@ def import_user_files(source: Path, directory: Path | None = None) -> dict[str, 
         missing = [n for n in (BIG, SMALL) if n not in found]
         if missing:
             raise DataError(f"kuairec: {', '.join(missing)} not found under {source}. {OBTAIN}")
-        target.mkdir(parents=True, exist_ok=True)
         for name, path in found.items():
             read_interactions(path)
-            tmp = target / f".{name}.part"
-            shutil.copyfile(path, tmp)
-            tmp.replace(target / name)
+            install(path, target / name)
     return {n: target / n for n in (BIG, SMALL)}
 
 

@@ -22,7 +22,6 @@ rating; ``meta``: ``n_users`` 15,400, ``n_items`` 1,000, ``label_threshold`` 3 a
 
 from __future__ import annotations
 
-import shutil
 import warnings
 from pathlib import Path
 
@@ -32,6 +31,7 @@ from ..core import settings
 from ..core.errors import DataError
 from ..core.hashing import sha256_file
 from ._preprocessing import check_params
+from ._user_files import install, search_folders
 from .base import Dataset, DatasetSource, Split
 from .registry import register_dataset
 
@@ -63,19 +63,11 @@ SOURCE = DatasetSource(
 )
 
 
-def _folders() -> list[Path]:
-    folders = [settings.data_dir() / NAME]
-    mirror = settings.mirror_dir()
-    if mirror is not None:
-        folders.append(mirror / NAME)
-    return folders
-
-
 def locate() -> dict[str, Path]:
     """Paths of the two raw files (cache first, then the mirror); DataError saying what to obtain."""
     found: dict[str, Path] = {}
     for name in (TRAIN_FILE, TEST_FILE):
-        for folder in _folders():
+        for folder in search_folders(NAME):
             if (folder / name).is_file():
                 found[name] = folder / name
                 break
@@ -123,14 +115,7 @@ def import_user_files(source: Path, directory: Path | None = None, *, check_size
                 "if it is a faithful copy (e.g. other line endings), import it with check_size=False"
             )
         read_ratings(source / name)
-    target.mkdir(parents=True, exist_ok=True)
-    installed = {}
-    for name in (TRAIN_FILE, TEST_FILE):
-        tmp = target / f".{name}.part"
-        shutil.copyfile(source / name, tmp)
-        tmp.replace(target / name)
-        installed[name] = target / name
-    return installed
+    return {name: install(source / name, target / name) for name in (TRAIN_FILE, TEST_FILE)}
 
 
 def load_default(paths: dict[str, Path], seed: int = 0, **params) -> Dataset:

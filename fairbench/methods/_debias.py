@@ -155,3 +155,53 @@ def predictor_step(optimizer: torch.optim.Optimizer, model: MF, loss: torch.Tens
     loss.backward(inputs=list(model.parameters()))
     optimizer.step()
     return float(loss.detach())
+
+
+class JointImputation:
+    """Mixin: DR-JL's pseudo-label imputation model with its own Adam (``imp_lr``, ``imp_weight_decay``
+    default to the predictor's), for the recommenders whose DR loss uses a learned imputation."""
+
+    imp_lr: float | None = None
+    imp_weight_decay: float | None = None
+
+    def _build_imputation(self, data: RecData) -> None:
+        self.imputation_model = self.new_mf(data)
+        decay = self.weight_decay if self.imp_weight_decay is None else self.imp_weight_decay
+        self.imp_opt = adam(self.imputation_model.parameters(), self.imp_lr or self.lr, decay)
+
+    def _pseudo_label(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            return torch.sigmoid(self.imputation_model(users, items))
+
+    def _joint_dr_loss(self, data: RecData, idx: torch.Tensor, inv_prop: torch.Tensor) -> torch.Tensor:
+        """One imputation update on the batch, then the predictor's E_DR with the updated imputation."""
+        users, items, labels = data.biased.take(idx)
+        imputation_step(self.imputation_model, self.imp_opt, self.model(users, items), users, items, labels,
+                        inv_prop, self.loss)
+        return dr_prediction_loss(self.model, self._pseudo_label, data, users, items, labels, inv_prop,
+                                  self.space_factor * len(idx), self.loss)
+
+
+class BiLevel:
+    """Mixin for meta-learned debiasing (LTD, AutoDebias): per batch of O, a look-ahead update of
+    ``meta_params`` on the unbiased ratings, then the real predictor step on ``_objective``."""
+
+    meta_lr: float | None = None
+    lookahead_lr: float | None = None
+
+    def _objective(self, data: RecData, idx: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def _build_meta(self, params: list[torch.Tensor], weight_decay: float = 0.0) -> None:
+        for param in params:
+            param.requires_grad_(True)
+        self.meta_params = params
+        self.meta_opt = adam(params, self.meta_lr or self.lr, weight_decay)
+
+    def _train_epoch(self, data: RecData) -> dict[str, float]:
+        total, outer = 0.0, 0.0
+        for idx in data.obs_batches(self.batch_size):
+            outer += meta_step(self.meta_opt, self.meta_params, self.model, self._objective(data, idx),
+                               self.lookahead_lr or self.lr, data, len(idx), self.loss)
+            total += predictor_step(self.opt, self.model, self._objective(data, idx))
+        return {"loss": total, "unbiased_lookahead_loss": outer}

@@ -17,15 +17,20 @@ from biased data, residual corrections learned with the few unbiased ratings, mu
 
 from __future__ import annotations
 
+from functools import partial
+
 import torch
 
-from ._debias import PropensityWeighted, dr_prediction_loss, imputation_step, inverse_propensity, ips_estimate
+from ._debias import (
+    JointImputation, PropensityWeighted, dr_prediction_loss, imputation_step, inverse_propensity, ips_estimate,
+)
 from ._mf import Additive, Recommender, adam, pair_loss, step
+from .base import MethodEntry
 
 ESTIMATORS = ("ips", "dr")
 
 
-class ResidualDebias(PropensityWeighted, Recommender):
+class ResidualDebias(JointImputation, PropensityWeighted, Recommender):
     uses_unbiased = True
 
     def __init__(self, estimator: str = "dr", beta: float = 1.0, gamma: float = 1e-3, clip: float = 0.05,
@@ -46,8 +51,7 @@ class ResidualDebias(PropensityWeighted, Recommender):
         self.residual_propensity = Additive(data.n_users, data.n_items)
         residuals = list(self.residual_propensity.parameters())
         if self.estimator == "dr":
-            self.imputation_model = self.new_mf(data)
-            self.imp_opt = adam(self.imputation_model.parameters(), self.lr, self.weight_decay)
+            self._build_imputation(data)
             self.residual_imputation = Additive(data.n_users, data.n_items)
             residuals += list(self.residual_imputation.parameters())
         self.residuals = residuals
@@ -57,14 +61,14 @@ class ResidualDebias(PropensityWeighted, Recommender):
         logit = self.nominal_propensity(users, items) + self.residual_propensity(users, items)
         return 1.0 / torch.sigmoid(logit).clamp(min=self.clip)
 
-    def _pseudo_label(self, users, items):
+    def _corrected_label(self, users, items):
         with torch.no_grad():
             nominal = self.imputation_model(users, items)
         return torch.sigmoid(nominal + self.residual_imputation(users, items))
 
     def _estimate(self, data, users, items, labels, inv_prop, size, weights=None):
         if self.estimator == "dr":
-            return dr_prediction_loss(self.model, self._pseudo_label, data, users, items, labels, inv_prop, size,
+            return dr_prediction_loss(self.model, self._corrected_label, data, users, items, labels, inv_prop, size,
                                       self.loss, weights)
         return ips_estimate(pair_loss(self.model(users, items, weights), labels, self.loss), inv_prop, data.obs_ratio)
 
@@ -87,7 +91,7 @@ class ResidualDebias(PropensityWeighted, Recommender):
             with torch.no_grad():
                 inv_prop = self._inv_prop(users, items)
             if self.estimator == "dr":
-                pseudo = lambda u, i: self._pseudo_label(u, i).detach()  # noqa: E731
+                pseudo = lambda u, i: self._corrected_label(u, i).detach()  # noqa: E731
                 estimate = dr_prediction_loss(self.model, pseudo, data, users, items, labels, inv_prop, size, self.loss)
             else:
                 estimate = self._estimate(data, users, items, labels, inv_prop, size)
@@ -100,3 +104,16 @@ class ResidualDebias(PropensityWeighted, Recommender):
             calibration = (corrected - target).pow(2) + self.gamma * self._penalty(users, items)
             gap += step(self.res_opt, calibration)
         return {"loss": total, "calibration": gap}
+
+
+def entry(name: str, estimator: str, description: str) -> MethodEntry:
+    return MethodEntry(
+        name=name,
+        kind="recommender",
+        factory=partial(ResidualDebias, estimator=estimator),
+        task="recommend",
+        version="1",
+        description=description,
+        papers=("ultd",),
+        defaults={"emb_dim": 16, "lr": 0.01, "batch_size": 128, "weight_decay": 1e-3},
+    )

@@ -11,15 +11,15 @@ from __future__ import annotations
 
 import torch
 
-from ._debias import meta_step, predictor_step
-from ._mf import Additive, Recommender, adam, pair_loss
+from ._debias import BiLevel
+from ._mf import Additive, Recommender, pair_loss
 from .base import MethodEntry
 from .registry import register_method
 
 MAX_LOG_WEIGHT = 10.0  # caps exp(weight logits); the weights are free parameters otherwise
 
 
-class AutoDebias(Recommender):
+class AutoDebias(BiLevel, Recommender):
     uses_unbiased = True
 
     def __init__(self, imputation_weight: float = 0.05, space_factor: int = 1, meta_lr: float | None = None,
@@ -36,9 +36,8 @@ class AutoDebias(Recommender):
         self.weight_observed = Additive(data.n_users, data.n_items, n_codes=2)
         self.weight_space = Additive(data.n_users, data.n_items)
         self.imputation_model = Additive(data.n_users, data.n_items, bias=float(torch.logit(torch.tensor(rate))))
-        self.meta_params = [p for m in (self.weight_observed, self.weight_space, self.imputation_model)
-                            for p in m.parameters()]
-        self.meta_opt = adam(self.meta_params, self.meta_lr or self.lr, self.meta_weight_decay)
+        self._build_meta([p for m in (self.weight_observed, self.weight_space, self.imputation_model)
+                          for p in m.parameters()], self.meta_weight_decay)
 
     def _objective(self, data, idx):
         users, items, labels = data.biased.take(idx)
@@ -49,14 +48,6 @@ class AutoDebias(Recommender):
         observed = (w1 * pair_loss(self.model(users, items), labels, self.loss)).mean()
         space = (w2 * pair_loss(self.model(su, si), imputed, self.loss)).mean()
         return observed + self.imputation_weight * space
-
-    def _train_epoch(self, data):
-        total, outer = 0.0, 0.0
-        for idx in data.obs_batches(self.batch_size):
-            outer += meta_step(self.meta_opt, self.meta_params, self.model, self._objective(data, idx),
-                               self.lookahead_lr or self.lr, data, len(idx), self.loss)
-            total += predictor_step(self.opt, self.model, self._objective(data, idx))
-        return {"loss": total, "unbiased_lookahead_loss": outer}
 
 
 register_method(

@@ -14,13 +14,13 @@ import math
 import torch
 from torch.nn import functional as F
 
-from ._debias import dr_prediction_loss, imputation_step
+from ._debias import JointImputation
 from ._mf import Additive, Recommender, adam, step
 from .base import MethodEntry
 from .registry import register_method
 
 
-class ESCM2DR(Recommender):
+class ESCM2DR(JointImputation, Recommender):
     def __init__(self, clip: float = 0.05, ctr_weight: float = 1.0, ctcvr_weight: float = 1.0, space_factor: int = 1,
                  imp_weight_decay: float | None = None, prop_weight_decay: float = 0.0, **base):
         super().__init__(**base)
@@ -38,24 +38,15 @@ class ESCM2DR(Recommender):
         self.propensity_model = Additive(data.n_users, data.n_items, bias=math.log(rate / (1 - rate)))
         self.opt = adam(self.model.parameters(), self.lr, self.weight_decay)
         self.prop_opt = adam(self.propensity_model.parameters(), self.lr, self.prop_weight_decay)
-        self.imputation_model = self.new_mf(data)
-        self.imp_opt = adam(self.imputation_model.parameters(), self.lr,
-                            self.weight_decay if self.imp_weight_decay is None else self.imp_weight_decay)
-
-    def _pseudo_label(self, users, items):
-        with torch.no_grad():
-            return torch.sigmoid(self.imputation_model(users, items))
+        self._build_imputation(data)
 
     def _train_epoch(self, data):
         total = 0.0
         for idx in data.obs_batches(self.batch_size):
-            users, items, labels = data.biased.take(idx)
+            users, items, _ = data.biased.take(idx)
             with torch.no_grad():
                 inv_prop = 1.0 / torch.sigmoid(self.propensity_model(users, items)).clamp(min=self.clip)
-            imputation_step(self.imputation_model, self.imp_opt, self.model(users, items), users, items, labels,
-                            inv_prop, self.loss)
-            loss = dr_prediction_loss(self.model, self._pseudo_label, data, users, items, labels, inv_prop,
-                                      self.space_factor * len(idx), self.loss)
+            loss = self._joint_dr_loss(data, idx, inv_prop)
             su, si = data.space_batch(self.space_factor * len(idx))
             observed, label = data.index.lookup(su, si)
             p_click = torch.sigmoid(self.propensity_model(su, si))
@@ -67,9 +58,6 @@ class ESCM2DR(Recommender):
             total += step(self.opt, loss)
             self.prop_opt.step()
         return {"loss": total}
-
-    def _kept(self):
-        return {"model": self.model}
 
 
 register_method(

@@ -12,15 +12,15 @@ from __future__ import annotations
 
 import torch
 
-from ._debias import PropensityWeighted, dr_prediction_loss, ips_estimate, meta_step, predictor_step
-from ._mf import Recommender, adam, pair_loss
+from ._debias import BiLevel, PropensityWeighted, dr_prediction_loss, ips_estimate
+from ._mf import Recommender, pair_loss
 from .base import MethodEntry
 from .registry import register_method
 
 VARIANTS = ("ips", "dr")
 
 
-class LTD(PropensityWeighted, Recommender):
+class LTD(BiLevel, PropensityWeighted, Recommender):
     uses_unbiased = True
 
     def __init__(self, ltd_variant: str = "dr", clip: float = 0.05, prop: dict | None = None, space_factor: int = 1,
@@ -40,12 +40,9 @@ class LTD(PropensityWeighted, Recommender):
         if self.ltd_variant == "dr":
             self.imputation_model = self.new_mf(data)
             meta += list(self.imputation_model.parameters())
-        for param in meta:
-            param.requires_grad_(True)
-        self.meta_params = meta
-        self.meta_opt = adam(meta, self.meta_lr or self.lr)
+        self._build_meta(meta)
 
-    def _estimate(self, data, idx):
+    def _objective(self, data, idx):
         users, items, labels = data.biased.take(idx)
         inv_prop = 1.0 / torch.sigmoid(self.propensity_model(users, items)).clamp(min=self.clip)
         if self.ltd_variant == "dr":
@@ -53,14 +50,6 @@ class LTD(PropensityWeighted, Recommender):
             return dr_prediction_loss(self.model, pseudo, data, users, items, labels, inv_prop,
                                       self.space_factor * len(idx), self.loss)
         return ips_estimate(pair_loss(self.model(users, items), labels, self.loss), inv_prop, data.obs_ratio)
-
-    def _train_epoch(self, data):
-        total, outer = 0.0, 0.0
-        for idx in data.obs_batches(self.batch_size):
-            outer += meta_step(self.meta_opt, self.meta_params, self.model, self._estimate(data, idx),
-                               self.lookahead_lr or self.lr, data, len(idx), self.loss)
-            total += predictor_step(self.opt, self.model, self._estimate(data, idx))
-        return {"loss": total, "unbiased_lookahead_loss": outer}
 
 
 register_method(

@@ -3,21 +3,7 @@ ratings (see ``_residual.py`` for the reconstruction and its caveats)."""
 
 from __future__ import annotations
 
-from functools import partial
-
-from ._residual import ResidualDebias
-from .base import MethodEntry
+from ._residual import entry
 from .registry import register_method
 
-register_method(
-    MethodEntry(
-        name="res-dr",
-        kind="recommender",
-        factory=partial(ResidualDebias, estimator="dr"),
-        task="recommend",
-        version="1",
-        description="Res-DR (reconstruction): nominal propensity/imputation + residuals calibrated on unbiased data",
-        papers=("ultd",),
-        defaults={"emb_dim": 16, "lr": 0.01, "batch_size": 128, "weight_decay": 1e-3},
-    )
-)
+register_method(entry("res-dr", "dr", "Res-DR (reconstruction): nominal propensity/imputation + calibrated residuals"))

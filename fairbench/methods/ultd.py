@@ -35,7 +35,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ._mf import MF, Recommender, adam, fit_supervised, step
+from ._mf import Recommender, adam, fit_supervised, step
 from .base import MethodEntry
 from .registry import register_method
 
@@ -253,5 +253,5 @@ def _entry(name: str, factory, description: str) -> MethodEntry:
     )
 
 
-register_method(_entry("ultd-jl", ULTDJoint, "ULTD, joint learning (Algorithm 1): unlearning rates, error-maximising pseudo-labels, f"))
-register_method(_entry("ultd-tp", ULTDTwoPhase, "ULTD, two-phase: g learned against a pre-trained f0 and frozen, then (f, psi)"))
+register_method(_entry("ultd-jl", ULTDJoint, "ULTD, joint learning (Algorithm 1): rates, pseudo-labels and f alternate"))
+register_method(_entry("ultd-tp", ULTDTwoPhase, "ULTD, two-phase: g fitted to a pre-trained f0 and frozen, then (f, psi)"))

@@ -119,12 +119,13 @@ class FairLogisticRegression:
     ):
         if penalty not in PENALTIES:
             raise FairbenchError(f"unknown fairness penalty '{penalty}'; known: {', '.join(PENALTIES)}")
-        if l2 < 0 or gamma < 0 or sigma < 0:
+        try:  # YAML 1.1 reads 1e-5 (no dot) as a string; accept any number-like value
+            self.l2, self.gamma, self.sigma = float(l2), float(gamma), float(sigma)
+        except (TypeError, ValueError):
+            raise FairbenchError(f"l2, gamma and sigma must be numbers, got {l2!r}, {gamma!r}, {sigma!r}") from None
+        if min(self.l2, self.gamma, self.sigma) < 0:
             raise FairbenchError("l2, gamma and sigma must be non-negative")
-        self.l2 = float(l2)
-        self.gamma = float(gamma)
         self.penalty = penalty
-        self.sigma = float(sigma)
         self.random_state = int(random_state)
         self.tol = float(tol)
         self.max_iter = int(max_iter)

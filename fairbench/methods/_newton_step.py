@@ -25,7 +25,7 @@ from scipy.special import expit
 
 from ..core.errors import FairbenchError
 from ..datasets.base import Split
-from .fair_logistic import FairLogisticRegression, GroupLabelSums
+from .fair_logistic import FairLogisticRegression, GroupLabelSums, weighted_gram
 
 HESSIAN_L2 = ("remaining", "full")
 
@@ -51,9 +51,9 @@ def check_sizes(n: int, forget: Split, retain: Split | None) -> None:
             f"forget ({len(forget)}) and retain ({len(retain)}) rows do not add up to the {n} training rows")
 
 
-def _weighted_gram(Xd: np.ndarray, theta: np.ndarray) -> np.ndarray:
+def _curvature(Xd: np.ndarray, theta: np.ndarray) -> np.ndarray:
     p = expit(Xd @ theta)
-    return (Xd * (p * (1 - p))[:, None]).T @ Xd
+    return weighted_gram(Xd, p * (1 - p))
 
 
 def precompute(model: FairLogisticRegression, train: Split) -> NewtonCache:
@@ -62,7 +62,7 @@ def precompute(model: FairLogisticRegression, train: Split) -> NewtonCache:
         raise FairbenchError(f"the model was fitted on {model.n_train_} rows, the training split has {len(train)}")
     Xd = model.design(train.X)
     sums = GroupLabelSums.of(Xd, train.y, train.s) if model.fair else None
-    return NewtonCache(curvature=_weighted_gram(Xd, model.coef_), sums=sums, n=len(train))
+    return NewtonCache(curvature=_curvature(Xd, model.coef_), sums=sums, n=len(train))
 
 
 def removal_step(
@@ -88,9 +88,9 @@ def removal_step(
     y_forget = np.asarray(forget.y, dtype=np.float64)
     use_fairness = fairness and model.fair
     if cache is not None:
-        curvature = cache.curvature - _weighted_gram(X_forget, theta)
+        curvature = cache.curvature - _curvature(X_forget, theta)
     elif retain is not None:
-        curvature = _weighted_gram(model.design(retain.X), theta)
+        curvature = _curvature(model.design(retain.X), theta)
     else:
         raise FairbenchError("a removal step needs the remaining rows or a precomputed cache")
 

@@ -91,6 +91,13 @@ class GroupLabelSums:
         return self.pair_sum(penalty) / (n_a * n_b)
 
 
+def weighted_gram(X: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Σ_i w_i x_i x_iᵀ for w ≥ 0, as AᵀA with A = diag(√w)X (BLAS's symmetric product: several
+    times faster than (X·w)ᵀX)."""
+    A = X * np.sqrt(w)[:, None]
+    return A.T @ A
+
+
 def fairness_penalty(theta: np.ndarray, v: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
     """Value ``(vᵀθ)²``, gradient ``2(vᵀθ)v`` and Hessian ``2vvᵀ`` of the group penalty."""
     r = float(v @ theta)
@@ -170,7 +177,7 @@ class FairLogisticRegression:
         grad = Xd.T @ (p - y) + n * self.l2 * theta + n * self.gamma * pen_grad + b
         if order == 1:
             return value, grad, None
-        hess = (Xd * (p * (1 - p))[:, None]).T @ Xd + n * (self.l2 * np.eye(len(theta)) + self.gamma * pen_hess)
+        hess = weighted_gram(Xd, p * (1 - p)) + n * (self.l2 * np.eye(len(theta)) + self.gamma * pen_hess)
         return value, grad, hess
 
     def fit(self, X: np.ndarray, y: np.ndarray, s: np.ndarray | None = None) -> "FairLogisticRegression":

@@ -33,7 +33,7 @@ from ..core.errors import FairbenchError
 from ..datasets.base import Split
 from ._newton_step import check_linear_model, check_sizes
 from .base import MethodEntry
-from .fair_logistic import FairLogisticRegression
+from .fair_logistic import FairLogisticRegression, weighted_gram
 from .registry import register_method
 
 VARIANTS = ("paper", "repo")
@@ -59,7 +59,7 @@ class _Totals:
 def leave_k_out_predictions(totals_gram: np.ndarray, totals_moment: np.ndarray, ridge: float,
                             X_removed: np.ndarray, w_removed: np.ndarray, z_removed: np.ndarray) -> np.ndarray:
     """Predictions on the removed rows of the weighted ridge fit to z on the other rows."""
-    gram = totals_gram - (X_removed * w_removed[:, None]).T @ X_removed + ridge * np.eye(len(totals_gram))
+    gram = totals_gram - weighted_gram(X_removed, w_removed) + ridge * np.eye(len(totals_gram))
     moment = totals_moment - X_removed.T @ (w_removed * z_removed)
     return X_removed @ np.linalg.solve(gram, moment)
 
@@ -81,7 +81,7 @@ class ProjectiveResidualUpdate:
     def _totals(self, model: FairLogisticRegression, train: Split) -> _Totals:
         Xd = model.design(train.X)
         w, z = working_response(Xd, train.y, model.coef_)
-        return _Totals((Xd * w[:, None]).T @ Xd, Xd.T @ (w * z), Xd if self.variant == "repo" else None)
+        return _Totals(weighted_gram(Xd, w), Xd.T @ (w * z), Xd if self.variant == "repo" else None)
 
     def prepare(self, model: Any, train: Split) -> None:
         self.totals_ = self._totals(check_linear_model(model, "PRU"), train)

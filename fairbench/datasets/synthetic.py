@@ -14,10 +14,10 @@ synthetic_loan (ob.md §2.5; FLAP ``datagen.dat_gen_loan_multivariate_wrapper``)
     with the same noises (abduction is exact: the true counterfactual).
 
 synthetic_insurance (ob.md §1.2 Appendix A, §2.4; a benchmark-defined generator)
-    A = c1 U_A + c2 (the continuous sensitive variable), X_j = c3_j A + c4 U_Xj + c5_j (j < p),
+    A = c1 U_A + c2 (the continuous sensitive variable), X_j = c3_scale c3_j A + c4 U_Xj + c5_j (j < p),
     Y = w . X + beta_a A + sigma_y U_Y, with U_A, U_X, U_Y iid N(0, 1). Constants:
     c3_j = (-1)^j (0.5 + 1.5 j / (p - 1)), c5_j = 0.1 j, w_j = (1 if j even else -0.5) / sqrt(p);
-    defaults c1 = 1, c2 = 0, c4 = 0.5, beta_a = 0.5, sigma_y = 0.05, p = 24 (>= 21 because OB uses
+    defaults c1 = 1, c2 = 0, c3_scale = 1, c4 = 0.5, beta_a = 0.5, sigma_y = 0.05, p = 24 (>= 21 because OB uses
     k = 20), N = 5000, seeded 80/20 split. Not the paper's generator (unknown): numbers are not
     comparable to OB Table 1. ``extra["noise_*"]`` holds ``U_A, U_X1..U_Xp, U_Y``;
     :func:`insurance_counterfactual` recomputes X for another A.
@@ -197,6 +197,7 @@ INSURANCE_DEFAULTS: dict[str, Any] = {
     "test_size": 0.2,
     "c1": 1.0,
     "c2": 0.0,
+    "c3_scale": 1.0,
     "c4": 0.5,
     "beta_a": 0.5,
     "sigma_y": 0.05,
@@ -221,7 +222,7 @@ def insurance_params(params: dict | None = None) -> dict[str, Any]:
     _number(name, "n", opts["n"], integer=True, low=10)
     _number(name, "p", opts["p"], integer=True, low=21)
     _number(name, "test_size", opts["test_size"], low=0.0, high=1.0, open_low=True)
-    for key in ("c1", "c2", "c4", "beta_a", "sigma_y"):
+    for key in ("c1", "c2", "c3_scale", "c4", "beta_a", "sigma_y"):
         _number(name, key, opts[key])
     _number(name, "c4", opts["c4"], low=0.0)
     _number(name, "sigma_y", opts["sigma_y"], low=0.0)
@@ -244,7 +245,7 @@ def insurance_counterfactual(noise: np.ndarray, a_new, params: dict | None = Non
     noise = np.asarray(noise, dtype=float)
     u_x = noise[:, 1 : 1 + opts["p"]]
     a = np.broadcast_to(np.asarray(a_new, dtype=float).reshape(-1, 1) if np.ndim(a_new) else float(a_new), (len(noise), 1))
-    return a * const["c3"] + opts["c4"] * u_x + const["c5"]
+    return a * (opts["c3_scale"] * const["c3"]) + opts["c4"] * u_x + const["c5"]
 
 
 def insurance_outcome(X: np.ndarray, a, u_y, params: dict | None = None) -> np.ndarray:
@@ -290,7 +291,7 @@ def load_insurance(paths: dict[str, Path], seed: int = 0, **params) -> Dataset:
             "notes": [
                 "benchmark-defined generator, not comparable to the paper's numbers (OB's synthetic insurance "
                 "equations, weights, noise levels, n and p are unknown; ob.md §2.4)",
-                "linear-Gaussian per OB Appendix A: A = c1 U_A + c2, X = c3 A + c4 U_X + c5, Y = w.X + beta_a A + "
+                "linear-Gaussian per OB Appendix A: A = c1 U_A + c2, X = c3_scale c3 A + c4 U_X + c5, Y = w.X + beta_a A + "
                 "sigma_y U_Y, all U iid N(0, 1); (A, X) jointly normal",
                 "s = A with shape (n, 1); counterfactual X via "
                 "fairbench.datasets.synthetic.insurance_counterfactual(noise, a_new, meta['generator_params'])",

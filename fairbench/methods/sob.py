@@ -150,6 +150,8 @@ def make_sob(k: int | None = None, t: float | None = None, tol: float = 1e-4, ma
              random_state: int = 0, **learner: Any) -> PreprocessedPredictor:
     """SOB followed by ``predictor``: ``f1`` / ``f2`` (discrete tables) or ``mlp`` (continuous, ``learner`` params)."""
     sob = SparseOrthogonalToBias(k, t, tol, max_iter, transform, encoding, random_state)
+    if predictor == "mlp":
+        learner.setdefault("random_state", random_state)
     return PreprocessedPredictor(sob, make_predictor(predictor, **learner))
 
 

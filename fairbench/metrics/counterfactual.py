@@ -1,14 +1,19 @@
-"""Counterfactual-fairness metrics for a discrete sensitive attribute (FLAP / OB Tables 2-5).
+"""Counterfactual-fairness metrics (OB Tables 1-5).
 
-All take ``predict(X, s) -> probabilities`` (the whole pipeline f(s, a): preprocessing, then the
+Discrete sensitive attribute (FLAP / OB Tables 2-5): ``cf_metric``, ``aa_fairness``, ``eo_fairness``
+all take ``predict(X, s) -> probabilities`` (the whole pipeline f(s, a): preprocessing, then the
 predictor), the test features ``X`` and groups ``s``, and maps fitted on the *training* split.
 Convention: values are ≥ 0, 0 means fair, lower is better. Each is a difference of group *means*
 (the absolute value is taken after averaging over rows), which is how the reference code computed
 the printed numbers (ob.md §6.5); ``per_instance=True`` gives the prose's per-row version.
+
+Continuous sensitive variable (Table 1): ``cf_metric_continuous`` takes predictions for the factual
+rows and for their counterfactual versions.
 """
 
 from __future__ import annotations
 
+import warnings
 from typing import Callable
 
 import numpy as np
@@ -71,3 +76,28 @@ def eo_fairness(predict: Predict, X: np.ndarray, groups: np.ndarray, per_instanc
     """
     per_group = np.stack([predict(X, _constant(groups, len(X), g)) for g in groups])
     return _spread(per_group, per_instance)
+
+
+@register_metric("cf_metric_continuous", kind="counterfactual", higher_is_better=False)
+def cf_metric_continuous(factual: np.ndarray, counterfactual: np.ndarray, cost: str = "absolute") -> float:
+    """CF-metric for a continuous sensitive variable (Grari et al.; OB paper D.1).
+
+    ``CF = (1/n) Σ_i (1/R) Σ_r c(f_i, f_{i,r})`` with ``f_i = f(T(x_i, a_i))`` the prediction for
+    row i and ``f_{i,r} = f(T(x_i^{a'_r}, a'_r))`` for its R counterfactual values: ``factual`` is
+    (n,), ``counterfactual`` (R, n). ``cost``: ``absolute`` ``|u − v|`` (the OB prose, default) or
+    ``squared`` ``(u − v)²`` (Grari's code; ob.md §6.5). Sign: ≥ 0, 0 is counterfactually fair.
+    Edge cases: no rows or no counterfactual values give NaN with a RuntimeWarning.
+    """
+    factual = np.asarray(factual, dtype=np.float64).reshape(-1)
+    counterfactual = np.asarray(counterfactual, dtype=np.float64)
+    if counterfactual.ndim != 2 or counterfactual.shape[1] != factual.shape[0]:
+        raise ValueError(f"counterfactual must be (R, n) with n = {factual.shape[0]}, got {counterfactual.shape}")
+    if counterfactual.size == 0:
+        warnings.warn("cf_metric_continuous: no rows or no counterfactual values", RuntimeWarning, stacklevel=2)
+        return float("nan")
+    diff = counterfactual - factual[None, :]
+    if cost == "absolute":
+        return float(np.mean(np.abs(diff)))
+    if cost == "squared":
+        return float(np.mean(diff**2))
+    raise ValueError(f"cost must be 'absolute' or 'squared', got {cost!r}")

@@ -50,6 +50,7 @@ from ...metrics.leakage import (
 from ...protocols import make_deletion
 from ...store import RecordStore
 from .base import TaskResult, register_task
+from .cf_discrete import build_model
 
 DEFAULT_METRICS = (
     "test_accuracy", "retain_accuracy", "forget_accuracy", "balanced_accuracy",
@@ -80,7 +81,7 @@ def train_base(config: dict[str, Any]) -> TaskResult:
     entry = METHODS.get(config["method"])
     if entry.kind != "learner":
         raise FairbenchError(f"'{entry.name}' is a {entry.kind}, not a learner that can be trained as a base model")
-    model = entry.factory(**{**entry.defaults, **config.get("params", {})})
+    model = build_model(entry.name, {**entry.defaults, **config.get("params", {})})
     start = time.perf_counter()
     fit_on(model, data.train)
     seconds = time.perf_counter() - start
@@ -220,7 +221,7 @@ def run(config: dict[str, Any]) -> TaskResult:
     entry = METHODS.get(config["method"])
     if entry.kind != "unlearner":
         raise FairbenchError(f"'{entry.name}' is a {entry.kind}, not an unlearner")
-    unlearner = entry.factory(**{**entry.defaults, **(config.get("params") or {})})
+    unlearner = build_model(entry.name, {**entry.defaults, **(config.get("params") or {})})
     data = load_dataset(config["dataset"], seed=split_seed, params=config.get("dataset_params"))
     original, original_record = base_model(config.get("model"), config["dataset"], config.get("dataset_params"),
                                            split_seed, model_seed)
@@ -255,7 +256,7 @@ def run(config: dict[str, Any]) -> TaskResult:
         if reference_name == config["method"] and not config.get("params"):
             reference, reference_seconds = unlearned, unlearn_seconds
         else:
-            reference_unlearner = METHODS.get(reference_name).factory()
+            reference_unlearner = build_model(reference_name, METHODS.get(reference_name).defaults)
             start = time.perf_counter()
             reference = reference_unlearner.unlearn(original, forget, retain)
             reference_seconds = time.perf_counter() - start

@@ -9,6 +9,8 @@ process killed mid-write leaves no half record; readers only trust directories w
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import json
 import os
 import pickle
@@ -25,10 +27,24 @@ from .core import settings
 DONE = "done"
 RECORD = "record.json"
 
+_active_root: contextvars.ContextVar[Path | None] = contextvars.ContextVar("fairbench_store_root", default=None)
+
+
+@contextlib.contextmanager
+def use_store(root: Path) -> Iterator[None]:
+    """Make ``RecordStore()`` default to ``root`` inside the block (the store of the running job)."""
+    token = _active_root.set(Path(root))
+    try:
+        yield
+    finally:
+        _active_root.reset(token)
+
 
 class RecordStore:
     def __init__(self, root: Path | None = None):
-        self.root = Path(root) if root is not None else settings.results_dir()
+        if root is None:
+            root = _active_root.get() or settings.results_dir()
+        self.root = Path(root)
         self.runs = self.root / "runs"
 
     def run_dir(self, group: str, seed: int) -> Path:

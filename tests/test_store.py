@@ -101,3 +101,11 @@ def test_process_executor_matches_serial(fb_env, demo_table):
     serial = reproduce_table(demo_table, store, force=True, seeds=1)
     for outcome in serial.outcomes:
         assert store.load(outcome.job.group, 0)["metrics"] == parallel[outcome.job.group]
+
+
+def test_nested_jobs_share_the_callers_store(tmp_path):
+    from fairbench.store import use_store
+
+    with use_store(tmp_path / "elsewhere"):
+        assert RecordStore().root == tmp_path / "elsewhere"
+    assert RecordStore(tmp_path).root == tmp_path

@@ -78,6 +78,8 @@ def collect_cell(table: TableSpec, cell: CellSpec, store: RecordStore, scale: st
     array = np.asarray(values, dtype=float) * cell.factor
     value = float(np.mean(array))
     std = float(np.std(array, ddof=1)) if len(array) > 1 else None
+    if std is not None and std < 1e-12 * max(1.0, abs(value)):
+        std = 0.0  # identical runs up to floating-point noise
     result = CellResult(cell, "", value, std, len(array), records=records)
     result.status, result.reason = _status(cell, value, std, result.reported, result.reported_std)
     return result

@@ -22,7 +22,7 @@ from ..core.determinism import seed_everything
 from ..core.errors import DataError, FairbenchError
 from ..core.hashing import config_hash
 from ..methods import METHODS
-from ..store import RecordStore
+from ..store import RecordStore, use_store
 from .tasks import TASKS, TaskResult
 
 BASE_KEYS = ("task", "method", "dataset", "seed")
@@ -87,7 +87,8 @@ def run_job(job: Job, store_root: Path | None = None) -> Outcome:
     store = RecordStore(store_root)
     start = time.perf_counter()
     try:
-        record, result = _execute(job)
+        with use_store(store.root):  # nested jobs (e.g. a base model) write to the same store
+            record, result = _execute(job)
     except DataError as exc:
         store.save_failure(job.group, job.seed, job.config, f"data not available: {exc}")
         return Outcome(job, "unavailable", str(exc), time.perf_counter() - start)
@@ -106,14 +107,19 @@ def _execute(job: Job) -> tuple[dict[str, Any], TaskResult]:
     seed_everything(job.seed)
     task = TASKS.get(job.config["task"])
     started = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-    tracemalloc.start()
+    outer = tracemalloc.is_tracing()  # a nested job (a base model) must not stop its caller's tracer
+    if outer:
+        tracemalloc.reset_peak()
+    else:
+        tracemalloc.start()
     wall = time.perf_counter()
     try:
         result = task.fn(job.config)
         seconds = time.perf_counter() - wall
         _, traced_peak = tracemalloc.get_traced_memory()
     finally:
-        tracemalloc.stop()
+        if not outer:
+            tracemalloc.stop()
     record = {
         "key": {"group": job.group, "seed": job.seed},
         "config": job.config,

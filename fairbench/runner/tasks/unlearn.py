@@ -22,6 +22,7 @@ Timings (also in ``metrics`` so tables can show them): ``precompute_seconds`` (a
 optional one-off ``prepare(model, train)``, independent of the deletion), ``unlearn_seconds`` (the
 ``unlearn`` call), ``reference_seconds`` (retraining the oracle), ``train_seconds`` (the original
 fit, from its cached record). ``unlearn_peak_mb`` is the traced peak memory of the ``unlearn`` call.
+An unlearner's ``report_`` dict (set by ``unlearn``) is stored as metrics ``unlearner_<key>``.
 The forget indices (positions in the training split) and their source row ids are stored as arrays.
 
 Task ``train_base`` fits a learner on the training split, passing the sensitive attribute or row
@@ -250,6 +251,10 @@ def run(config: dict[str, Any]) -> TaskResult:
         "precompute_seconds": precompute_seconds, "unlearn_seconds": unlearn_seconds, "unlearn_peak_mb": peak_mb,
         "train_seconds": original_record["metrics"].get("train_seconds", float("nan")),
     })
+    # Numbers an unlearner reports about its last call (cfdebias: counterfactual-search vs optimisation
+    # seconds, share of counterfactuals found; PUMA: step norm), kept as unlearner_<name>.
+    for key, value in (getattr(unlearner, "report_", None) or {}).items():
+        metrics[f"unlearner_{key}"] = float(value)
 
     reference_name = config.get("reference", "retrain")
     if reference_name not in (None, "none"):

@@ -26,7 +26,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console()
+console = Console(soft_wrap=True)  # long lines (claims, reasons) stay whole in logs
 err_console = Console(stderr=True)
 _state = {"verbose": False}
 

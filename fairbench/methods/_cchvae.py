@@ -24,7 +24,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ._torch_classifier import batches, check_positive
+from ._torch_classifier import batches, check_positive, threads_limited
 
 CHUNK_ELEMENTS = 4_000_000  # decoded candidate values per search chunk (memory bound)
 
@@ -55,6 +55,7 @@ class TabularVAE(nn.Module):
         return self.decoder(z)
 
 
+@threads_limited
 def fit_vae(x: torch.Tensor, gen: torch.Generator, hidden: Sequence[int] = (512, 256), latent: int = 8,
             kl_weight: float = 0.3, epochs: int = 5, lr: float = 1e-3, batch_size: int = 32,
             weight_decay: float = 1e-6, min_steps: int = 2000) -> TabularVAE:
@@ -103,6 +104,7 @@ def shell_samples(center: torch.Tensor, n: int, low: torch.Tensor, high: torch.T
     return center[:, None, :] + direction * scale[..., None]
 
 
+@threads_limited
 def search(classify: Callable[[torch.Tensor], torch.Tensor], vae: TabularVAE, x: torch.Tensor,
            immutable: torch.Tensor | None, gen: torch.Generator, n_search_samples: int = 300, p_norm: float = 1.0,
            step: float = 0.1, max_iter: int = 1000) -> Counterfactuals:

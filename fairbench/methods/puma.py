@@ -11,7 +11,9 @@ with sparse weights chosen so that the first-order change of each performance cr
 The criteria are the per-class mean retain losses. With u_k = H⁻¹∇C_k and A_kz = u_kᵀ∇ℓ_z (one
 forward-mode derivative of the per-row losses per criterion), the constraints read A w = c with
 c_k = u_kᵀ g_f; w is the minimum-norm solution on the ``support`` share of retain rows with the largest
-‖A_·z‖ (sparse), so no per-row gradient is ever materialised. H is damped (H + λI, λ = ``damping``),
+‖A_·z‖ (sparse), so no per-row gradient is ever materialised. H is damped (H + λI, λ = ``damping``
+= 0.1: with 0.01 the step overshoots on a network that memorises its rows — retain accuracy 0.96 → 0.49
+on the toy problem of the tests — as influence steps do where the curvature is near zero),
 estimated on at most ``hessian_rows`` retain rows, and inverted by conjugate gradients on
 Hessian-vector products (stopping at negative curvature). ``parameters="all"`` patches every parameter
 (tabular DNN), ``"head"`` only the final linear layer (image backbones).
@@ -61,7 +63,7 @@ def conjugate_gradient(hvp: Callable[[torch.Tensor], torch.Tensor], b: torch.Ten
 
 
 class Puma:
-    def __init__(self, support: float = 0.1, damping: float = 0.01, cg_iterations: int = 50,
+    def __init__(self, support: float = 0.1, damping: float = 0.1, cg_iterations: int = 50,
                  hessian_rows: int = 8192, scale: float = 1.0, parameters: str = "all",
                  random_state: int | None = None):
         if parameters not in PARAMETERS:
@@ -134,7 +136,7 @@ register_method(
         kind="unlearner",
         factory=Puma,
         task="unlearn",
-        version="1",
+        version="2",
         description="PUMA (Wu et al. 2022), reconstructed: influence removal step with sparse re-weighting of "
                     "retained rows that keeps per-class retain losses unchanged to first order",
         papers=("cfdebias",),

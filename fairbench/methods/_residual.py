@@ -106,14 +106,14 @@ class ResidualDebias(JointImputation, PropensityWeighted, Recommender):
         return {"loss": total, "calibration": gap}
 
 
-def entry(name: str, estimator: str, description: str) -> MethodEntry:
+def entry(name: str, estimator: str, description: str, defaults: dict) -> MethodEntry:
     return MethodEntry(
         name=name,
         kind="recommender",
         factory=partial(ResidualDebias, estimator=estimator),
         task="recommend",
-        version="1",
+        version="2",
         description=description,
         papers=("ultd",),
-        defaults={"emb_dim": 16, "lr": 0.01, "batch_size": 128, "weight_decay": 1e-3},
+        defaults=defaults,
     )

@@ -56,9 +56,9 @@ register_method(
         kind="recommender",
         factory=AutoDebias,
         task="recommend",
-        version="1",
+        version="2",
         description="AutoDebias: sample weights and imputation meta-learned on the unbiased ratings (look-ahead)",
         papers=("ultd",),
-        defaults={"emb_dim": 16, "lr": 0.01, "batch_size": 128, "weight_decay": 1e-4},
+        defaults={"emb_dim": 64, "lr": 0.01, "batch_size": 128, "weight_decay": 0.0001, "bias": True, "loss": "mse", "imputation_weight": 0.05},
     )
 )

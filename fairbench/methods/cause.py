@@ -47,9 +47,9 @@ register_method(
         kind="recommender",
         factory=CausE,
         task="recommend",
-        version="1",
+        version="2",
         description="CausE: shared users, separate control/treatment item factors tied by an L1 penalty",
         papers=("ultd",),
-        defaults={"emb_dim": 16, "lr": 0.01, "batch_size": 128, "weight_decay": 1e-4},
+        defaults={"emb_dim": 64, "lr": 0.01, "batch_size": 64, "weight_decay": 0.0001, "bias": True, "loss": "mse", "tie_weight": 0.001},
     )
 )

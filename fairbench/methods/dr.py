@@ -51,9 +51,9 @@ register_method(
         kind="recommender",
         factory=DR,
         task="recommend",
-        version="1",
+        version="2",
         description="doubly robust MF: learned clipped propensities, constant imputed label",
         papers=("ultd",),
-        defaults={"emb_dim": 16, "lr": 0.01, "batch_size": 128, "weight_decay": 1e-3},
+        defaults={"emb_dim": 64, "lr": 0.01, "batch_size": 128, "weight_decay": 0.0001, "bias": True, "loss": "bce", "space_factor": 1},
     )
 )

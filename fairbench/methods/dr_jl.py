@@ -40,9 +40,9 @@ register_method(
         kind="recommender",
         factory=DRJL,
         task="recommend",
-        version="1",
+        version="2",
         description="doubly robust joint learning: MF pseudo-label imputation fitted to IPS-weighted errors, alternating",
         papers=("ultd",),
-        defaults={"emb_dim": 8, "lr": 0.01, "batch_size": 128, "weight_decay": 1e-3},
+        defaults={"emb_dim": 64, "lr": 0.01, "batch_size": 64, "weight_decay": 0.0001, "bias": True, "loss": "bce", "space_factor": 4},
     )
 )

@@ -66,9 +66,9 @@ register_method(
         kind="recommender",
         factory=ESCM2DR,
         task="recommend",
-        version="1",
+        version="2",
         description="ESCM2-DR: DR joint learning plus jointly trained CTR (propensity) and CTCVR losses over D",
         papers=("ultd",),
-        defaults={"emb_dim": 8, "lr": 0.01, "batch_size": 128, "weight_decay": 1e-3},
+        defaults={"emb_dim": 64, "lr": 0.005, "batch_size": 64, "weight_decay": 0.0001, "bias": True, "loss": "bce", "ctcvr_weight": 1.0},
     )
 )

@@ -67,9 +67,9 @@ register_method(
         kind="recommender",
         factory=IPS,
         task="recommend",
-        version="1",
+        version="2",
         description="inverse-propensity-scored MF; logistic propensity on observation indicators, clipped at 0.05",
         papers=("ultd",),
-        defaults={"emb_dim": 16, "lr": 0.01, "batch_size": 128, "weight_decay": 1e-3},
+        defaults={"emb_dim": 64, "lr": 0.01, "batch_size": 64, "weight_decay": 0.0001, "bias": True, "loss": "bce"},
     )
 )

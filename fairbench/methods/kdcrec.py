@@ -56,9 +56,9 @@ register_method(
         kind="recommender",
         factory=KDCRec,
         task="recommend",
-        version="1",
+        version="2",
         description="KDCRec (label-based): student MF on biased labels softened by a teacher MF trained on unbiased data",
         papers=("ultd",),
-        defaults={"emb_dim": 16, "lr": 0.01, "batch_size": 128, "weight_decay": 1e-4},
+        defaults={"emb_dim": 64, "lr": 0.005, "batch_size": 256, "weight_decay": 0.0001, "bias": True, "loss": "mse", "kd_weight": 0.5},
     )
 )

@@ -58,9 +58,9 @@ register_method(
         kind="recommender",
         factory=LTD,
         task="recommend",
-        version="1",
+        version="2",
         description="LTD: propensity (and imputation, DR form) meta-learned on the unbiased ratings by one-step look-ahead",
         papers=("ultd",),
-        defaults={"emb_dim": 16, "lr": 0.01, "batch_size": 128, "weight_decay": 1e-3},
+        defaults={"emb_dim": 64, "lr": 0.01, "batch_size": 128, "weight_decay": 0.0001, "bias": True, "loss": "bce", "ltd_variant": "ips"},
     )
 )

@@ -22,9 +22,9 @@ register_method(
         kind="recommender",
         factory=NaiveMF,
         task="recommend",
-        version="1",
+        version="2",
         description="naive MF on the biased ratings (log loss), early-stopped on validation AUC",
         papers=("ultd",),
-        defaults={"emb_dim": 16, "lr": 0.01, "batch_size": 128, "weight_decay": 1e-4},
+        defaults={"emb_dim": 64, "lr": 0.01, "batch_size": 64, "weight_decay": 0.0001, "bias": True, "loss": "bce"},
     )
 )

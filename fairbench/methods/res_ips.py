@@ -6,4 +6,7 @@ from __future__ import annotations
 from ._residual import entry
 from .registry import register_method
 
-register_method(entry("res-ips", "ips", "Res-IPS (reconstruction): nominal propensity + residual calibrated on unbiased data"))
+register_method(entry(
+    "res-ips", "ips", "Res-IPS (reconstruction): nominal propensity + residual calibrated on unbiased data",
+    {"emb_dim": 64, "lr": 0.01, "batch_size": 256, "weight_decay": 0.0001, "bias": True, "loss": "bce", "beta": 0.1},
+))

@@ -240,18 +240,20 @@ class ULTDTwoPhase(ULTD):
         return self._joint_epoch(data, train_g=False)
 
 
-def _entry(name: str, factory, description: str) -> MethodEntry:
+def _entry(name: str, factory, description: str, defaults: dict) -> MethodEntry:
     return MethodEntry(
         name=name,
         kind="recommender",
         factory=factory,
         task="recommend",
-        version="1",
+        version="2",
         description=description,
         papers=("ultd",),
-        defaults={"emb_dim": 16, "lr": 0.01, "batch_size": 128, "weight_decay": 1e-4, "lam": 1e-3, "layers": 1},
+        defaults=defaults,
     )
 
 
-register_method(_entry("ultd-jl", ULTDJoint, "ULTD, joint learning (Algorithm 1): rates, pseudo-labels and f alternate"))
-register_method(_entry("ultd-tp", ULTDTwoPhase, "ULTD, two-phase: g fitted to a pre-trained f0 and frozen, then (f, psi)"))
+register_method(_entry("ultd-jl", ULTDJoint, "ULTD, joint learning (Algorithm 1): rates, pseudo-labels and f alternate",
+                       {"emb_dim": 64, "lr": 0.01, "batch_size": 256, "weight_decay": 0.0001, "bias": True, "loss": "mse", "lam": 0.0001, "beta": 0.0}))
+register_method(_entry("ultd-tp", ULTDTwoPhase, "ULTD, two-phase: g fitted to a pre-trained f0 and frozen, then (f, psi)",
+                       {"emb_dim": 64, "lr": 0.01, "batch_size": 128, "weight_decay": 0.0001, "bias": True, "loss": "mse", "lam": 1.0, "beta": 0.1}))

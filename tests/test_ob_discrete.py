@@ -106,3 +106,21 @@ def test_table2_and_table5_reproduce_from_the_mirror(fb_env, cli):
     assert code == 0, out + err
     assert "ob:table5: 24 reproduced, 0 failing" in out
     assert "0 failing" in out.split("ob:table2:")[1]
+
+
+def test_ob_transductive_aa_is_zero_only_at_full_rank_inductive_always():
+    """The Table 5 pattern (ob.md 6.9): refitting on each counterfactual matrix leaves AA > 0 at k < p;
+    fitting on train with group indicators removes the orthogonalisation shift at every k."""
+    X, s, y = _groups_data(seed=7, n=1500, p=4)
+    X = X + 2.0  # an uncentred matrix, as the PCA scores of one split are
+    train, test = slice(0, 1000), slice(1000, None)
+    means = GroupMeans().fit(X[train], s[train])
+    aa = METRICS.get("aa_fairness").fn
+
+    def value(k, transform):
+        model = _build("ob", k=k, predictor="f2", transform=transform, encoding="onehot").fit(X[train], s[train], y[train])
+        return aa(lambda X_, s_: model.predict_proba(X_, s_)[:, 1], X[test], s[test], means)
+
+    assert value(2, "transductive") > 1e-5
+    assert value(4, "transductive") < 1e-12
+    assert value(2, "inductive") < 1e-12

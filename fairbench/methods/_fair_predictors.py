@@ -68,8 +68,11 @@ class PreprocessedPredictor:
         self.predictor = predictor
 
     def fit(self, X: np.ndarray, s: np.ndarray, y: np.ndarray) -> "PreprocessedPredictor":
-        self.preprocessor.fit(X, s)
-        self.predictor.fit(self.preprocessor.transform(X, s), s, y)
+        if hasattr(self.preprocessor, "fit_transform"):
+            processed = self.preprocessor.fit_transform(X, s)
+        else:
+            processed = self.preprocessor.fit(X, s).transform(X, s)
+        self.predictor.fit(processed, s, y)
         return self
 
     def preprocess(self, X: np.ndarray, s: np.ndarray) -> np.ndarray:

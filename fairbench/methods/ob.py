@@ -60,10 +60,15 @@ class OrthogonalToBias:
         return self
 
     def transform(self, X: np.ndarray, s: np.ndarray) -> np.ndarray:
-        X = np.asarray(X, dtype=np.float64)
-        f = self.fitted_ if self.mode == "inductive" else self._fit(X, s)
+        return self._apply(X, s, self.fitted_ if self.mode == "inductive" else self._fit(X, s))
+
+    def fit_transform(self, X: np.ndarray, s: np.ndarray) -> np.ndarray:
+        """``fit(X, s).transform(X, s)`` with one SVD: both modes give the training fit on its own rows."""
+        return self._apply(X, s, self.fit(X, s).fitted_)
+
+    def _apply(self, X: np.ndarray, s: np.ndarray, f: dict[str, np.ndarray]) -> np.ndarray:
         A = sensitive_design(s, self.encoding, self.groups_)
-        return ((X - f["offset"]) @ f["basis"] - A @ f["coef"]) @ f["basis"].T
+        return ((np.asarray(X, dtype=np.float64) - f["offset"]) @ f["basis"] - A @ f["coef"]) @ f["basis"].T
 
 
 def make_ob(k: int | None = None, predictor: str = "mlp", transform: str = "transductive",

@@ -139,6 +139,14 @@ class SparseOrthogonalToBias:
         if self.mode == "transductive":
             f = self._decompose(X, s)
             return (f["scores"] * f["d"]) @ f["loadings"].T
+        return self._inductive(X, s)
+
+    def fit_transform(self, X: np.ndarray, s: np.ndarray) -> np.ndarray:
+        """``fit(X, s).transform(X, s)``, reusing the decomposition in the transductive mode."""
+        f = self.fit(X, s).fitted_
+        return (f["scores"] * f["d"]) @ f["loadings"].T if self.mode == "transductive" else self._inductive(X, s)
+
+    def _inductive(self, X: np.ndarray, s: np.ndarray) -> np.ndarray:
         f = self.fitted_
         A = sensitive_design(s, self.encoding, self.groups_)
         scores = (np.asarray(X, dtype=np.float64) @ f["loadings"] - A @ f["coef"]) / f["norms"]

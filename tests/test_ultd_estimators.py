@@ -15,7 +15,7 @@ import torch
 
 from fairbench.core.determinism import seed_everything
 from fairbench.methods._debias import dr_estimate, fit_propensity, inverse_propensity, ips_estimate
-from fairbench.methods._mf import Pairs, RecData
+from fairbench.methods._mf import Pairs, RecData, single_thread
 
 N_USERS, N_ITEMS, DRAWS = 40, 50, 4000
 
@@ -99,7 +99,8 @@ def test_fit_propensity_recovers_logistic_observation_model():
     pairs = Pairs.from_arrays(np.column_stack([users, items]), np.ones(len(users)))
     empty = Pairs.from_arrays(None, None)
     data = RecData(N_USERS, N_ITEMS, pairs, empty, empty)
-    model = fit_propensity(data, epochs=60, batch_size=256, lr=0.05)
+    with single_thread():  # as inside Recommender.fit: tiny batches are latency-bound
+        model = fit_propensity(data, epochs=60, batch_size=256, lr=0.05)
     grid_u, grid_i = np.meshgrid(np.arange(N_USERS), np.arange(N_ITEMS), indexing="ij")
     with torch.no_grad():
         fitted = 1 / inverse_propensity(model, torch.as_tensor(grid_u.ravel()), torch.as_tensor(grid_i.ravel()), 1e-6)

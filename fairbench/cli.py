@@ -271,10 +271,10 @@ def _write_rendered(ref: str, scale: str) -> Path:
     folder = settings.tables_dir() / table.paper
     folder.mkdir(parents=True, exist_ok=True)
     for fmt_name, suffix in (("md", "md"), ("latex", "tex"), ("csv", "csv")):
-        (folder / f"{table.table}.{suffix}").write_text(render(table, results, fmt_name))
+        (folder / f"{table.table}.{suffix}").write_text(render(table, results, fmt_name, scale))
     for plot in plot_table(table, results, folder):
         console.print(f"plotted {plot}")
-    sys.stdout.write(render(table, results, "md"))
+    sys.stdout.write(render(table, results, "md", scale))
     sys.stdout.flush()
     return folder / f"{table.table}.md"
 
@@ -354,7 +354,7 @@ def render(
         raise FairbenchError(f"unknown format '{format_}'; known: {', '.join(FORMATS)}")
     table = load_table(ref)
     results = collect(table, RecordStore(), scale)
-    text = render_table(table, results, format_)
+    text = render_table(table, results, format_, scale)
     if out is None:
         sys.stdout.write(text)
     else:

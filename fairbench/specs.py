@@ -168,7 +168,14 @@ def load_spec(path: Path) -> TableSpec:
         rows, row_extra = _headers(doc["rows"], "row", path)
         columns, column_extra = _headers(doc["columns"], "column", path)
         defaults = doc.get("defaults", {})
-        cells_doc = doc.get("cells", {})
+        cells_doc = doc.get("cells") or {}
+        row_ids, column_ids = {r.id for r in rows}, {c.id for c in columns}
+        for row_id, row_cells in cells_doc.items():
+            if row_id not in row_ids:
+                raise FairbenchError(f"{path}: cells name an unknown row '{row_id}'")
+            stray = sorted(set(row_cells or {}) - column_ids)
+            if stray:
+                raise FairbenchError(f"{path}: cells of row '{row_id}' name unknown column(s) {', '.join(map(str, stray))}")
         cells: dict[tuple[str, str], CellSpec] = {}
         for row in rows:
             for column in columns:

@@ -65,8 +65,9 @@ def _footnotes(table: TableSpec, results: dict[tuple[str, str], CellResult]) -> 
     notes: list[str] = []
     by_reason: dict[str, list[tuple[str, str]]] = {}
     for (row, column), result in results.items():
-        if result.status == "deviates":
-            notes.append(f"✗ {_row_name(table, row)} / {_column_label(table, column)}: {result.reason}")
+        if result.status == "deviates" or (result.status == "reproduced" and result.reason):
+            mark = MARKS[result.status]
+            notes.append(f"{mark} {_row_name(table, row)} / {_column_label(table, column)}: {result.reason}")
         elif result.status in ("not-run", "reported-only") and result.reason:
             by_reason.setdefault(f"{MARKS[result.status]} {result.status}: {result.reason}", []).append((row, column))
     for reason, cells in by_reason.items():
@@ -113,7 +114,7 @@ def provenance(results: dict[tuple[str, str], CellResult]) -> dict[str, Any]:
     return {"code": sorted(commits), "seeds": sorted(seeds), "data_sha256": data, "datasets": sorted(variants)}
 
 
-def _header_block(table: TableSpec, results: dict[tuple[str, str], CellResult]) -> list[str]:
+def _header_block(table: TableSpec, results: dict[tuple[str, str], CellResult], scale: str) -> list[str]:
     prov = provenance(results)
     counts: dict[str, int] = {}
     for result in results.values():
@@ -121,7 +122,9 @@ def _header_block(table: TableSpec, results: dict[tuple[str, str], CellResult]) 
     lines = [
         f"Paper `{table.paper}`, {table.table}: {table.title}",
         f"Source of the paper's values: {table.source}",
-        f"Variant: {table.variant}. Cells: ours ± std (paper), status mark: ✓ reproduced, ✗ deviates, – not run, † reported only.",
+        f"Variant: {table.variant}. Scale: {scale}"
+        + (f" ({table.scales[scale].get('note', 'shorter schedules, see the spec')})" if scale in table.scales else "")
+        + ". Cells: ours ± std (paper), status mark: ✓ reproduced, ✗ deviates, – not run, † reported only.",
     ]
     if table.cell_format:
         lines.append(f"Paper's cell format: {table.cell_format}")
@@ -135,15 +138,15 @@ def _header_block(table: TableSpec, results: dict[tuple[str, str], CellResult]) 
     return lines
 
 
-def render(table: TableSpec, results: dict[tuple[str, str], CellResult], fmt_name: str) -> str:
+def render(table: TableSpec, results: dict[tuple[str, str], CellResult], fmt_name: str, scale: str = "paper") -> str:
     if fmt_name == "md":
-        return render_markdown(table, results)
+        return render_markdown(table, results, scale)
     if fmt_name == "latex":
-        return render_latex(table, results)
+        return render_latex(table, results, scale)
     if fmt_name == "csv":
         return render_csv(table, results)
     if fmt_name == "json":
-        return render_json(table, results)
+        return render_json(table, results, scale)
     raise FairbenchError(f"unknown format '{fmt_name}'; known: {', '.join(FORMATS)}")
 
 
@@ -155,7 +158,7 @@ def _row_label(table: TableSpec, row_index: int) -> str:
     return row.label
 
 
-def render_markdown(table: TableSpec, results: dict[tuple[str, str], CellResult]) -> str:
+def render_markdown(table: TableSpec, results: dict[tuple[str, str], CellResult], scale: str = "paper") -> str:
     headers = [""]
     for group, columns in table.groups(table.columns):
         for i, column in enumerate(columns):
@@ -164,7 +167,7 @@ def render_markdown(table: TableSpec, results: dict[tuple[str, str], CellResult]
     for index, row in enumerate(table.rows):
         body.append([_row_label(table, index)] + [cell_text(results[(row.id, c.id)]) for c in table.columns])
     lines = [f"## {table.ref} — {table.title}", ""]
-    lines += [f"- {line}" for line in _header_block(table, results)]
+    lines += [f"- {line}" for line in _header_block(table, results, scale)]
     lines += ["", tabulate(body, headers=headers, tablefmt="github", disable_numparse=True), ""]
     notes = _footnotes(table, results) + list(table.notes)
     if notes:
@@ -183,7 +186,7 @@ def _latex_escape(text: str) -> str:
             .replace("|", r"$|$").replace(">", r"$>$"))
 
 
-def render_latex(table: TableSpec, results: dict[tuple[str, str], CellResult]) -> str:
+def render_latex(table: TableSpec, results: dict[tuple[str, str], CellResult], scale: str = "paper") -> str:
     n = len(table.columns)
     lines = [
         f"% {table.ref}: {table.title} -- rendered by fairbench from stored records",
@@ -215,7 +218,7 @@ def render_latex(table: TableSpec, results: dict[tuple[str, str], CellResult]) -
         cells = [_latex_escape(cell_text(results[(row.id, c.id)])) for c in table.columns]
         lines.append(" & ".join([_latex_escape(row.label)] + cells) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}"]
-    caption = f"{table.title}. Variant: {table.variant}. Cells: ours ± std (paper)."
+    caption = f"{table.title}. Variant: {table.variant}; scale: {scale}. Cells: ours ± std (paper)."
     lines.append(rf"\caption{{{_latex_escape(caption)}}}")
     notes = _footnotes(table, results)
     if notes:
@@ -242,7 +245,7 @@ def render_csv(table: TableSpec, results: dict[tuple[str, str], CellResult]) -> 
     return buffer.getvalue()
 
 
-def render_json(table: TableSpec, results: dict[tuple[str, str], CellResult]) -> str:
+def render_json(table: TableSpec, results: dict[tuple[str, str], CellResult], scale: str = "paper") -> str:
     cells = []
     for row in table.rows:
         for column in table.columns:
@@ -260,7 +263,7 @@ def render_json(table: TableSpec, results: dict[tuple[str, str], CellResult]) ->
     ]
     doc = {
         "paper": table.paper, "table": table.table, "title": table.title, "variant": table.variant,
-        "source": table.source, "provenance": provenance(results), "cells": cells, "notes": table.notes,
+        "scale": scale, "source": table.source, "provenance": provenance(results), "cells": cells, "notes": table.notes,
         "claims": claims,
     }
     return json.dumps(doc, indent=1, sort_keys=False) + "\n"

@@ -7,7 +7,9 @@ from typing import Any, Callable
 
 import numpy as np
 
+from ...core.errors import FairbenchError
 from ...core.registry import Registry
+from ...methods import METHODS
 
 
 @dataclass
@@ -38,3 +40,12 @@ def register_task(name: str, version: str, description: str, config_keys: tuple[
         return fn
 
     return decorate
+
+
+def build_model(method: str, params: dict[str, Any]) -> Any:
+    """The method's component from its parameters; a parameter it does not take is a user error."""
+    entry = METHODS.get(method)
+    try:
+        return entry.factory(**params)
+    except TypeError as exc:
+        raise FairbenchError(f"method '{method}' rejected its parameters {sorted(params)}: {exc}") from None

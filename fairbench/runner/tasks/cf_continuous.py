@@ -30,7 +30,7 @@ from ...datasets import load_dataset
 from ...methods._adversarial_vae import AdversarialVAE, VAESettings
 from ...metrics import METRICS
 from .base import TaskResult, register_task
-from .cf_discrete import build_model
+from .base import build_model
 
 DEFAULT_COUNTERFACTUALS = 1000
 _GENERATORS: dict[str, AdversarialVAE] = {}  # per process: the methods of one table share a seed's VAE

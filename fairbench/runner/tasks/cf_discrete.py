@@ -22,25 +22,14 @@ from typing import Any
 
 import numpy as np
 
-from ...core.errors import FairbenchError
 from ...core.groupmaps import GroupMeans, GroupQuantileMap
 from ...datasets import load_dataset
-from ...methods import METHODS
 from ...metrics import METRICS
-from .base import TaskResult, register_task
+from .base import TaskResult, build_model, register_task
 
 
 def _metric(name: str):
     return METRICS.get(name).fn
-
-
-def build_model(method: str, params: dict[str, Any]) -> Any:
-    """The method's component from its parameters; a parameter it does not take is a user error."""
-    entry = METHODS.get(method)
-    try:
-        return entry.factory(**params)
-    except TypeError as exc:
-        raise FairbenchError(f"method '{method}' rejected its parameters {sorted(params)}: {exc}") from None
 
 
 @register_task(

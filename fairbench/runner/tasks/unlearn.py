@@ -51,7 +51,7 @@ from ...metrics.leakage import (
 from ...protocols import make_deletion
 from ...store import RecordStore
 from .base import TaskResult, register_task
-from .cf_discrete import build_model
+from .base import build_model
 
 DEFAULT_METRICS = (
     "test_accuracy", "retain_accuracy", "forget_accuracy", "balanced_accuracy",

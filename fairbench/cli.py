@@ -126,7 +126,10 @@ def download(
     if from_ is not None and (len(entries) != 1 or not from_.is_dir()):
         raise FairbenchError("--from takes an existing folder and exactly one dataset name")
     for entry in entries:
-        paths = ensure_files(entry.source, repair=True, mirror=mirror, from_dir=from_)
+        if from_ is not None and entry.source.importer is not None:
+            paths = entry.source.importer(from_)
+        else:
+            paths = ensure_files(entry.source, repair=True, mirror=mirror, from_dir=from_)
         console.print(f"[green]ok[/green] {entry.source.name}: {len(paths)} file(s) in {settings.data_dir() / entry.source.name}")
 
 
@@ -159,14 +162,15 @@ def verify():
 
 
 # ---------------------------------------------------------------- single runs
-def _parse_sets(pairs: list[str]) -> dict[str, Any]:
-    """``key=value`` (value parsed as YAML); ``a.b=v`` nests; a key without a dot is a method parameter."""
+def _parse_sets(pairs: list[str], task_keys: tuple[str, ...] = ()) -> dict[str, Any]:
+    """``key=value`` (value parsed as YAML); ``a.b=v`` nests; a key without a dot is a method
+    parameter unless it is one of the task's own config keys (e.g. ``threshold``)."""
     out: dict[str, Any] = {}
     for pair in pairs:
         key, sep, raw = pair.partition("=")
         if not sep or not key:
             raise FairbenchError(f"--set expects key=value, got '{pair}'")
-        path = key.split(".") if "." in key else ["params", key]
+        path = key.split(".") if "." in key or key in task_keys else ["params", key]
         node = out
         for part in path[:-1]:
             node = node.setdefault(part, {})
@@ -226,7 +230,9 @@ def run(
     fraction: Optional[float] = typer.Option(None, help="deletion fraction, in (0, 1)"),
     group: Optional[str] = typer.Option(None, help="sensitive group for the subgroup protocol (minority, majority or a value)"),
     seed: int = typer.Option(0, help="seed"),
-    set_: Optional[List[str]] = typer.Option(None, "--set", help="key=value; a.b=v nests, a bare key is a method parameter"),
+    set_: Optional[List[str]] = typer.Option(
+        None, "--set", help="key=value; a.b=v nests; a bare key is a method parameter unless the task takes it"
+    ),
     force: bool = typer.Option(False, help="recompute even if a record exists"),
 ):
     """Run one cell, print its metrics and store its record."""
@@ -240,7 +246,11 @@ def run(
 
         PROTOCOLS.get(protocol)
         config["protocol"] = {k: v for k, v in {"name": protocol, "fraction": fraction, "group": group}.items() if v is not None}
-    config.update(_parse_sets(set_ or []))
+    from .methods import METHODS
+    from .runner.tasks import TASKS
+
+    task_keys = tuple(k for k in TASKS.get(METHODS.get(method).task).config_keys if k != "params")
+    config.update(_parse_sets(set_ or [], task_keys))
     _print_record(_run_single(config, force))
 
 

@@ -153,3 +153,15 @@ def test_download_from_a_users_folder(cli, fb_env, tmp_path, monkeypatch, mirror
     assert code == 0, err
     assert (tmp_path / "cache" / "german" / "german.data").is_file()
     assert cli("download", "german", "adult", "--from", str(mirror / "german"))[0] == 2
+
+
+def test_download_from_uses_the_datasets_importer(cli, fb_env, tmp_path):
+    code, _, err = cli("download", "yahoo_r3", "--from", str(tmp_path))
+    assert code == 2 and "yahoo_r3" in err and "not found" in err
+
+
+def test_set_reaches_task_keys(fb_env):
+    from fairbench.cli import _parse_sets
+
+    assert _parse_sets(["threshold=4", "k=5", "a.b=1"], ("threshold",)) == {
+        "threshold": 4, "params": {"k": 5}, "a": {"b": 1}}

@@ -109,3 +109,17 @@ def test_nested_jobs_share_the_callers_store(tmp_path):
     with use_store(tmp_path / "elsewhere"):
         assert RecordStore().root == tmp_path / "elsewhere"
     assert RecordStore(tmp_path).root == tmp_path
+
+
+def test_check_skips_cells_whose_data_is_absent(fb_env, monkeypatch, tmp_path, demo_table):
+    from fairbench.report.check import check_table
+    from fairbench.report.results import collect
+
+    monkeypatch.setenv("FAIRBENCH_DATA", str(tmp_path / "empty"))
+    monkeypatch.delenv("FAIRBENCH_MIRROR")
+    summary = reproduce_table(demo_table, RecordStore(), seeds=1)
+    assert {o.status for o in summary.outcomes} == {"unavailable"}
+    results = collect(demo_table, RecordStore())
+    assert all(r.status == "not-run" and "data not available" in r.reason for r in results.values())
+    report = check_table(demo_table, results)
+    assert report.ok and len(report.skipped) == len(results)

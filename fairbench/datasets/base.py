@@ -48,6 +48,9 @@ class DatasetSource:
     description: str = ""
     pip_source: PipSource | None = None
     obtain_note: str = ""  # for data we may not redistribute or fetch: what the user must do
+    # For data without pinned checksums (user-supplied copies): installs and checks the files of a
+    # folder, `fairbench download NAME --from DIR`; returns the installed paths.
+    importer: Callable[[Path], dict[str, Path]] | None = None
 
 
 @dataclass

@@ -60,6 +60,7 @@ SOURCE = DatasetSource(
     homepage="https://webscope.sandbox.yahoo.com/catalog.php?datatype=r",
     description="15,400 users x 1,000 songs: 311,704 self-selected and 54,000 randomly selected ratings (1-5).",
     obtain_note=OBTAIN,
+    importer=lambda folder: import_user_files(folder),  # defined below; no checksum is published
 )
 
 

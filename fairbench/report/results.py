@@ -67,7 +67,9 @@ def collect_cell(table: TableSpec, cell: CellSpec, store: RecordStore, scale: st
         failure = store.failure(job.group)
         reason = failure or f"not run yet: fairbench reproduce {table.ref}"
         status = "reported-only" if cell.expect == "reported-only" else "not-run"
-        return CellResult(cell, status, reason=reason)
+        # cells whose data is absent here cannot run here: check skips them, like unimplemented methods
+        runnable = not (failure or "").startswith("data not available")
+        return CellResult(cell, status, reason=reason, runnable=runnable)
     records = [store.load(job.group, seed) for seed in seeds]
     values = [r["metrics"].get(cell.metric) for r in records]
     if any(v is None for v in values):

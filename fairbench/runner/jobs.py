@@ -99,7 +99,12 @@ def run_job(job: Job, store_root: Path | None = None) -> Outcome:
         detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
         store.save_failure(job.group, job.seed, job.config, detail, traceback.format_exc())
         return Outcome(job, "crashed", detail, time.perf_counter() - start)
-    store.save(job.group, job.seed, record, result.arrays, result.objects)
+    try:
+        store.save(job.group, job.seed, record, result.arrays, result.objects)
+    except (TypeError, ValueError) as exc:  # e.g. a task returned something JSON cannot hold
+        detail = f"record could not be stored: {exc}"
+        store.save_failure(job.group, job.seed, job.config, detail, traceback.format_exc())
+        return Outcome(job, "crashed", detail, time.perf_counter() - start)
     return Outcome(job, "ran", "", time.perf_counter() - start)
 
 

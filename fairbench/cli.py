@@ -322,9 +322,15 @@ def reproduce(
             def on_start(total: int) -> None:
                 progress.update(bar, total=total)
 
+            said: set[str] = set()
+
             def on_done(outcome) -> None:
                 progress.advance(bar)
-                if outcome.status != "ran":
+                if outcome.status == "unavailable":  # one line per missing dataset, not per cell
+                    if outcome.message not in said:
+                        said.add(outcome.message)
+                        progress.console.print(f"[yellow]unavailable[/yellow] {outcome.message}")
+                elif outcome.status != "ran":
                     progress.console.print(f"[yellow]{outcome.status}[/yellow] {outcome.job.label}: {outcome.message}")
 
             summary = reproduce_table(

@@ -37,7 +37,8 @@ def test_counterfactuals_flip_the_prediction_and_are_closer_than_a_random_other_
     # a random training point the model puts in another class, per factual
     all_pred = classify(torch.as_tensor(X))
     rng = np.random.default_rng(2)
-    random_other = torch.stack([torch.as_tensor(X[rng.choice(np.flatnonzero(all_pred.numpy() != int(p)))]) for p in pred])
+    others = [np.flatnonzero(all_pred.numpy() != int(p)) for p in pred]
+    random_other = torch.stack([torch.as_tensor(X[rng.choice(rows)]) for rows in others])
     d_cf = torch.linalg.vector_norm(cf.x - x, ord=1, dim=1)[cf.found]
     d_random = torch.linalg.vector_norm(random_other - x, ord=1, dim=1)[cf.found]
     assert float(d_cf.mean()) < float(d_random.mean())

@@ -24,7 +24,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ._torch_classifier import batches, check_positive, threads_limited
+from ._torch_classifier import batches, check_positive, descend, threads_limited
 
 CHUNK_ELEMENTS = 4_000_000  # decoded candidate values per search chunk (memory bound)
 
@@ -78,9 +78,7 @@ def fit_vae(x: torch.Tensor, gen: torch.Generator, hidden: Sequence[int] = (512,
             recon = F.mse_loss(vae.decode(z), xb, reduction="none").sum(dim=1).mean()
             kl = (-0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).sum(dim=1)).mean()
             loss = recon + kl_weight * kl
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
+            descend(opt, loss)
     vae.eval()
     for p in vae.parameters():
         p.requires_grad_(False)

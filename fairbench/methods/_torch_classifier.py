@@ -147,6 +147,13 @@ def kl_to_target(target_probs: torch.Tensor, student_logits: torch.Tensor, T: fl
     return F.kl_div(F.log_softmax(student_logits / T, dim=1), target_probs, reduction="batchmean")
 
 
+def descend(opt: torch.optim.Optimizer, loss: torch.Tensor) -> None:
+    """One optimiser step on ``loss``."""
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+
+
 OPTIMISERS = ("adam", "sgd")
 
 

@@ -23,8 +23,8 @@ from torch.nn import functional as F
 from ..core.errors import FairbenchError
 from ..datasets.base import Split
 from ._torch_classifier import (
-    batches, check_positive, check_torch_classifier, frozen_copy, generator, optimiser, split_tensors, student_copy,
-    threads_limited,
+    batches, check_positive, check_torch_classifier, descend, frozen_copy, generator, optimiser, split_tensors,
+    student_copy, threads_limited,
 )
 from .base import MethodEntry
 from .registry import register_method
@@ -73,9 +73,7 @@ class BoundaryShrink:
         for _ in range(self.epochs):
             for rows in batches(len(x), self.batch_size, gen):
                 loss = F.cross_entropy(student(x[rows]), target[rows])
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
+                descend(opt, loss)
         return model.with_network(student.eval())
 
 

@@ -16,8 +16,8 @@ import torch
 
 from ..datasets.base import Split
 from ._torch_classifier import (
-    batches, check_positive, check_torch_classifier, frozen_copy, generator, kl_to_target, optimiser, reinitialised,
-    seed_of, student_copy, threads_limited,
+    batches, check_positive, check_torch_classifier, descend, frozen_copy, generator, kl_to_target, optimiser,
+    reinitialised, seed_of, student_copy, threads_limited,
 )
 from .base import MethodEntry
 from .registry import register_method
@@ -52,9 +52,7 @@ class BadTeacher:
                     bad = torch.softmax(incompetent(xb) / T, dim=1)
                     target = torch.where(is_forget[rows, None], bad, good)
                 loss = kl_to_target(target, student(xb), T)
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
+                descend(opt, loss)
         return model.with_network(student.eval())
 
 

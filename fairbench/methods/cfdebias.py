@@ -43,7 +43,7 @@ from ..core.errors import FairbenchError
 from ..datasets.base import Split
 from . import _cchvae
 from ._torch_classifier import (
-    batches, check_nonnegative, check_positive, check_torch_classifier, cycling, frozen_copy, generator,
+    batches, check_nonnegative, check_positive, check_torch_classifier, cycling, descend, frozen_copy, generator,
     kl_teacher_student, optimiser, split_tensors, student_copy, threads_limited,
 )
 from .base import MethodEntry
@@ -156,7 +156,8 @@ class CounterfactualDebiasing:
                        pool_size=pool_size)
         if not 0 <= mask_share <= 1:
             raise FairbenchError(f"mask_share must be in [0, 1], got {mask_share}")
-        self.alpha, self.beta, self.gamma_ce, self.gamma_int = float(alpha), float(beta), float(gamma_ce), float(gamma_int)
+        self.alpha, self.beta = float(alpha), float(beta)
+        self.gamma_ce, self.gamma_int = float(gamma_ce), float(gamma_int)
         self.mask_share, self.tau, self.max_negatives = float(mask_share), float(tau), int(max_negatives)
         self.epochs, self.lr, self.batch_size, self.optimizer = int(epochs), float(lr), int(batch_size), optimizer
         self.pool_size = int(pool_size)
@@ -246,9 +247,7 @@ class CounterfactualDebiasing:
                     xi_f, xi_cf, xi_r = torch.split(xi, [len(frows), len(frows), len(rows)])
                     loss = loss + self.beta * contrastive_boundary(xi_f, xi_cf, xi_r, class_f[frows], class_r[rows],
                                                                    self.tau, self.max_negatives)
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
+                descend(opt, loss)
         student.eval()
         end = time.perf_counter()
         self.report_ = {

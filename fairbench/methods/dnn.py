@@ -27,7 +27,8 @@ from torch.nn import functional as F
 
 from ..core.errors import FairbenchError
 from ._torch_classifier import (
-    BodyHead, TorchClassifier, batches, check_nonnegative, check_positive, labels, optimiser, threads_limited,
+    BodyHead, TorchClassifier, batches, check_nonnegative, check_positive, descend, labels, optimiser,
+    threads_limited,
 )
 from .base import MethodEntry
 from .registry import register_method
@@ -118,9 +119,7 @@ class DNNClassifier(TorchClassifier):
                     margin = logits[:, 1] - logits[:, 0]
                     loss = loss + self.fairness_weight * pair_penalty(margin, target[rows], group[rows],
                                                                        self.fairness_penalty)
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
+                descend(opt, loss)
         net.eval()
         self.n_classes_ = n_classes
         return self

@@ -23,8 +23,8 @@ from torch.nn import functional as F
 from ..core.errors import FairbenchError
 from ..datasets.base import Split
 from ._torch_classifier import (
-    batches, check_nonnegative, check_positive, check_torch_classifier, frozen_copy, generator, kl_teacher_student,
-    optimiser, split_tensors, student_copy, threads_limited,
+    batches, check_nonnegative, check_positive, check_torch_classifier, descend, frozen_copy, generator,
+    kl_teacher_student, optimiser, split_tensors, student_copy, threads_limited,
 )
 from .base import MethodEntry
 from .registry import register_method
@@ -76,17 +76,13 @@ class Scrub:
                     with torch.no_grad():
                         t = teacher(xf[rows])
                     loss = -kl_teacher_student(t, student(xf[rows]), self.kd_T)
-                    opt.zero_grad()
-                    loss.backward()
-                    opt.step()
+                    descend(opt, loss)
             for rows in batches(len(xr), int(self.retain_batch), gen):
                 with torch.no_grad():
                     t = teacher(xr[rows])
                 s = student(xr[rows])
                 loss = self.gamma * F.cross_entropy(s, yr[rows]) + self.alpha * kl_teacher_student(t, s, self.kd_T)
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
+                descend(opt, loss)
         return model.with_network(student.eval())
 
 

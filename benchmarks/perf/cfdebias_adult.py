@@ -1,0 +1,89 @@
+"""Unlearning time of every cfdebias method relative to Retrain on Adult (issue 5, acceptance 3; not a test).
+
+The 3-layer DNN of ``cfdebias:fig5`` (d-64-32-2, 20 epochs) is trained once on ``adult@cfdebias``
+(30,162 training rows, 103 features); for uniform deletion of ``--fractions`` of the rows (Fig. 5) and the
+subgroup deletion of Table 2 (30 % of the women, on the fairness-penalised DNN of ``cfdebias:table2``),
+each unlearner runs with its default parameters and the times are printed:
+
+- ``prepare``: deletion-independent one-off work (Ours: the counterfactual generator's VAE;
+  F-Unlearning: the full-data curvature of the head), not part of the unlearning time;
+- ``unlearn``: the unlearning call (Ours: counterfactual search + optimisation, also shown split);
+- ``× retrain``: unlearn time / retrain time (< 1 means faster than retraining).
+
+Median over ``--repeats`` deletion draws. Single-threaded torch, as the benchmark runs do; absolute times
+depend on the machine and its load, the ratios much less.
+
+Usage: FAIRBENCH_MIRROR=../shared/data FAIRBENCH_OFFLINE=1 python benchmarks/perf/cfdebias_adult.py [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+from fairbench.core.determinism import seed_everything
+from fairbench.datasets import load_dataset
+from fairbench.methods import METHODS
+from fairbench.methods.dnn import DNNClassifier
+from fairbench.protocols import make_deletion
+
+METHODS_TIMED = ("retrain", "bt", "bs", "puma", "scrub", "f_unlearning", "cfdebias")
+PARAMS = {"cfdebias": {"background_columns": [0]}}  # age; sex is found as the column equal to s
+
+
+def timed(fn, *args):
+    start = time.perf_counter()
+    out = fn(*args)
+    return out, time.perf_counter() - start
+
+
+def run(data, model, protocol: dict, repeats: int, label: str) -> None:
+    times = {name: {"prepare": [], "unlearn": [], "cf": [], "update": []} for name in METHODS_TIMED}
+    for seed in range(repeats):
+        deletion = make_deletion(protocol["name"], data, seed, **{k: v for k, v in protocol.items() if k != "name"})
+        forget, retain = data.train.subset(deletion.forget), data.train.subset(deletion.retain)
+        for name in METHODS_TIMED:
+            if name == "f_unlearning" and not model.fair:
+                continue  # Fair Unlearning's step needs the fairness-penalised model of Table 2
+            seed_everything(seed)
+            entry = METHODS.get(name)
+            unlearner = entry.factory(**{**entry.defaults, **PARAMS.get(name, {})})
+            if hasattr(unlearner, "prepare"):
+                times[name]["prepare"].append(timed(unlearner.prepare, model, data.train)[1])
+            times[name]["unlearn"].append(timed(unlearner.unlearn, model, forget, retain)[1])
+            report = getattr(unlearner, "report_", {})
+            if "cf_seconds" in report:
+                times[name]["cf"].append(report["cf_seconds"])
+                times[name]["update"].append(report["update_seconds"])
+    med = {name: {k: statistics.median(v) if v else None for k, v in t.items()} for name, t in times.items()}
+    base = med["retrain"]["unlearn"]
+    print(f"\n{label}: |D_f| = {len(forget)}, |D_r| = {len(retain)}, median of {repeats} draws")
+    print(f"{'method':14s} {'prepare s':>10s} {'unlearn s':>10s} {'x retrain':>10s}  split")
+    for name in METHODS_TIMED:
+        m = med[name]
+        if m["unlearn"] is None:
+            continue
+        split = f"cf search {m['cf']:.2f} s + update {m['update']:.2f} s" if m["cf"] is not None else ""
+        prepare = f"{m['prepare']:.2f}" if m["prepare"] is not None else "-"
+        print(f"{name:14s} {prepare:>10s} {m['unlearn']:10.2f} {m['unlearn'] / base:10.2f}  {split}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--fractions", type=float, nargs="+", default=[0.2, 0.4])
+    args = parser.parse_args()
+    data = load_dataset("adult@cfdebias", seed=0)
+    plain, fit_s = timed(DNNClassifier(hidden=(64, 32), epochs=20).fit, data.train.X, data.train.y, data.train.s)
+    print(f"original DNN: {fit_s:.2f} s to train on {len(data.train)} rows")
+    for fraction in args.fractions:
+        run(data, plain, {"name": "uniform", "fraction": fraction}, args.repeats, f"uniform {fraction:.0%} (Fig. 5)")
+    fair = DNNClassifier(hidden=(64, 32), epochs=20, fairness_penalty="eo", fairness_weight=1.0)
+    fair.fit(data.train.X, data.train.y, data.train.s)
+    run(data, fair, {"name": "subgroup", "group": "unprivileged", "fraction": 0.3, "fraction_of": "group"},
+        args.repeats, "30 % of the women (Table 2)")
+
+
+if __name__ == "__main__":
+    main()

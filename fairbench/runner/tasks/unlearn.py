@@ -119,10 +119,7 @@ def base_model(model_config: dict[str, Any], dataset: str, dataset_params: dict 
                     "dataset_params": dataset_params, "params": params, "seed": split_seed})
     store = RecordStore()
     if not store.has(job.group, job.seed):
-        tracing = tracemalloc.is_tracing()
-        outcome = run_job(job, store.root)
-        if tracing and not tracemalloc.is_tracing():  # run_job stops the tracer it found running
-            tracemalloc.start()
+        outcome = run_job(job, store.root)  # nested: leaves this job's memory tracer running
         if outcome.status != "ran":
             raise FairbenchError(f"training the original model failed: {outcome.message}")
     return store.load_object(job.group, job.seed, "model"), store.load(job.group, job.seed)

@@ -179,6 +179,29 @@ def test_sisa_shard_left_with_one_class_is_an_error():
         _unlearner("sisa").unlearn(ensemble, train.subset(forget_rows), train.subset(keep))
 
 
+def test_sisa_shards_can_be_any_learner_and_a_refit_repeats_the_shard():
+    train = _split(seed=15)
+    dnn = {"hidden": [8], "epochs": 3, "batch_size": 64}
+    ensemble = METHODS.get("sisa_ensemble").factory(shards=2, learner="dnn", random_state=4, **dnn).fit(
+        train.X, train.y, index=train.index)
+    assert type(ensemble.models_[0]).__name__ == "DNNClassifier"
+    hit = int(ensemble.shard_of(train.index[:1])[0])
+    forget, retain = train.subset(np.arange(1)), train.subset(np.arange(1, len(train)))
+    unlearned = _unlearner("sisa").unlearn(ensemble, forget, retain)
+    shard_rows = retain.subset(ensemble.shard_of(retain.index) == hit)
+    alone = METHODS.get("dnn").factory(**dnn, random_state=4 + hit).fit(shard_rows.X, shard_rows.y)
+    np.testing.assert_array_equal(unlearned.models_[hit].predict_proba(train.X), alone.predict_proba(train.X))
+    assert unlearned.models_[1 - hit] is ensemble.models_[1 - hit]
+    assert np.allclose(unlearned.predict_proba(train.X).sum(axis=1), 1.0)
+
+
+def test_sisa_rejects_what_its_shard_learner_does_not_take():
+    with pytest.raises(FairbenchError, match="dnn shards rejected"):
+        METHODS.get("sisa_ensemble").factory(learner="dnn", l2=0.1)
+    with pytest.raises(FairbenchError, match="must be learners"):
+        METHODS.get("sisa_ensemble").factory(learner="bt")
+
+
 def test_full_training_keeps_the_model_and_retraining_reuses_its_noise():
     train = _split(seed=14)
     model = _fit(train, gamma=1.0)

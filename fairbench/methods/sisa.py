@@ -1,5 +1,9 @@
-"""SISA (Bourtoule et al. 2020) as the fairunlearn paper runs it: disjoint shards, no slices,
-one BCE + L2 logistic model per shard (no noise, no fairness penalty), majority vote.
+"""SISA (Bourtoule et al. 2020): disjoint shards, no slices, one model per shard, majority vote.
+
+By default the shard model is what the fairunlearn paper runs: BCE + L2 logistic regression (no
+noise, no fairness penalty). ``learner`` names any other registered learner, whose parameters are
+the ensemble's remaining keywords, e.g. cfdebias's 3-layer DNN for its Fig. 5; shard k is then
+seeded with ``random_state + k``, so the shards differ in initialisation and a refit repeats it.
 
 Shards: the training rows in a seeded random order cut into ``shards`` contiguous, equal parts —
 the reference code cuts its (randomly split, hence shuffled) training set the same way. Rows are
@@ -9,42 +13,59 @@ be refitted: the request fails with a FairbenchError (the reference code silentl
 metrics there; fairunlearn.md §6.8), so the draw is recorded as a failure.
 
 ``predict_proba`` gives the share of shards voting for each class; ``predict`` is the majority
-(positive iff at least half the shards say so: 3 of 5).
+(binary: positive iff at least half the shards say so, 3 of 5; more classes: the most votes, ties
+to the lower class).
 """
 
 from __future__ import annotations
 
 import copy
+import inspect
 from typing import Any
 
 import numpy as np
 
 from ..core.errors import FairbenchError
 from ..datasets.base import Split
+from ._fitting import fit_on
 from .base import MethodEntry
-from .fair_logistic import FairLogisticRegression
-from .registry import register_method
+from .registry import METHODS, register_method
+
+# The paper's SISA shards (fairunlearn): BCE + L2 logistic regression, no fairness penalty, no noise.
+LOGISTIC_SHARD_DEFAULTS = {"l2": 1e-4, "gamma": 0.0, "penalty": "none", "sigma": 0.0, "tol": 1e-12, "max_iter": 100}
 
 
 class ShardedEnsemble:
-    """``shards`` fair_logreg models; the shard parameters are fair_logreg's, defaulting to the
-    paper's SISA shards (BCE + L2: no fairness penalty, no noise)."""
+    """``shards`` models of ``learner``; every other keyword is a parameter of the shard learner
+    (for the default fair_logreg, on top of ``LOGISTIC_SHARD_DEFAULTS``)."""
 
-    def __init__(self, shards: int = 5, l2: float = 1e-4, gamma: float = 0.0, penalty: str = "none",
-                 sigma: float = 0.0, random_state: int = 0, tol: float = 1e-12, max_iter: int = 100):
+    def __init__(self, shards: int = 5, learner: str = "fair_logreg", random_state: int = 0, **learner_params: Any):
         if int(shards) < 1:
             raise FairbenchError(f"SISA needs at least one shard, got {shards}")
+        entry = METHODS.get(learner)
+        if entry.kind != "learner":
+            raise FairbenchError(f"SISA shards must be learners; '{learner}' is a {entry.kind}")
         self.shards = int(shards)
+        self.learner = str(learner)
         self.random_state = int(random_state)
-        self.shard_params = {"l2": l2, "gamma": gamma, "penalty": penalty, "sigma": sigma,
-                             "random_state": random_state, "tol": tol, "max_iter": max_iter}
-        self.shard_model()  # validates the shard parameters now
+        self.learner_params = dict(learner_params)
+        self.shard_model(0)  # validates the shard parameters now
 
     def get_params(self) -> dict:
-        return {"shards": self.shards, **self.shard_params}
+        return {"shards": self.shards, "learner": self.learner, "random_state": self.random_state,
+                **self.learner_params}
 
-    def shard_model(self) -> FairLogisticRegression:
-        return FairLogisticRegression(**self.shard_params)
+    def shard_model(self, shard: int) -> Any:
+        if self.learner == "fair_logreg":  # every shard shares the seed, as the paper's noise-free shards
+            params = {**LOGISTIC_SHARD_DEFAULTS, **self.learner_params, "random_state": self.random_state}
+        else:
+            params = dict(self.learner_params)
+            if "random_state" in inspect.signature(METHODS.get(self.learner).factory).parameters:
+                params["random_state"] = self.random_state + shard
+        try:
+            return METHODS.get(self.learner).factory(**params)
+        except TypeError as exc:
+            raise FairbenchError(f"SISA's {self.learner} shards rejected the parameters {sorted(params)}: {exc}") from None
 
     def fit(self, X: np.ndarray, y: np.ndarray, index: np.ndarray, s: np.ndarray | None = None) -> "ShardedEnsemble":
         if index is None:
@@ -59,13 +80,14 @@ class ShardedEnsemble:
         sort = np.argsort(index)
         self.index_ = index[sort]
         self.shard_ = shard_of_position[sort]
+        self.classes_ = np.unique(y)
         self.models_ = [self._fit_shard(Split(X, y, s).subset(shard_of_position == k), k) for k in range(self.shards)]
         return self
 
-    def _fit_shard(self, rows: Split, shard: int) -> FairLogisticRegression:
+    def _fit_shard(self, rows: Split, shard: int) -> Any:
         if len(np.unique(rows.y)) < 2:
             raise FairbenchError(f"SISA shard {shard} holds a single class and cannot be fitted")
-        return self.shard_model().fit(rows.X, rows.y, s=rows.s)
+        return fit_on(self.shard_model(shard), rows)
 
     def shard_of(self, index: np.ndarray) -> np.ndarray:
         index = np.asarray(index)
@@ -75,11 +97,14 @@ class ShardedEnsemble:
         return self.shard_[at]
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
-        votes = np.mean([model.predict(X) for model in self.models_], axis=0)
-        return np.column_stack([1 - votes, votes])
+        votes = np.stack([np.asarray(model.predict(X)) for model in self.models_])  # (shards, n)
+        return np.stack([(votes == label).mean(axis=0) for label in self.classes_], axis=1)
 
     def predict(self, X: np.ndarray) -> np.ndarray:
-        return (self.predict_proba(X)[:, 1] >= 0.5).astype(np.int64)
+        share = self.predict_proba(X)
+        if len(self.classes_) == 2:
+            return self.classes_[(share[:, 1] >= 0.5).astype(np.int64)]
+        return self.classes_[np.argmax(share, axis=1)]
 
 
 class SisaUnlearner:
@@ -106,9 +131,9 @@ register_method(
         factory=ShardedEnsemble,
         task="train_base",
         version="1",
-        description="SISA base model: disjoint shards of BCE + L2 logistic regression, majority vote",
-        papers=("fairunlearn",),
-        defaults={"shards": 5, "l2": 1e-4},
+        description="SISA base model: disjoint shards (BCE + L2 logistic regression, or any learner), majority vote",
+        papers=("fairunlearn", "cfdebias"),
+        defaults={"shards": 5},  # fair_logreg shards get LOGISTIC_SHARD_DEFAULTS
     )
 )
 register_method(
@@ -119,6 +144,6 @@ register_method(
         task="unlearn",
         version="1",
         description="SISA unlearning (Bourtoule et al. 2020): refit the shards that held forgotten rows",
-        papers=("fairunlearn",),
+        papers=("fairunlearn", "cfdebias"),
     )
 )

@@ -269,6 +269,16 @@ def _refs(ref: str) -> list[str]:
     return [resolve_ref(ref)]
 
 
+def _names(option: str | None) -> set[str] | None:
+    """A comma-separated option as a set of names (None when not given)."""
+    if option is None:
+        return None
+    names = {name.strip() for name in option.split(",") if name.strip()}
+    if not names:
+        raise FairbenchError("an empty list was given; name at least one, comma-separated")
+    return names
+
+
 def _write_rendered(ref: str, scale: str) -> Path:
     from .report.plots import plot_table
     from .report.render import render
@@ -296,9 +306,14 @@ def reproduce(
     jobs: int = typer.Option(1, help="parallel worker processes"),
     scale: str = typer.Option("paper", help="paper | mini (shorter documented schedules)"),
     force: bool = typer.Option(False, help="recompute cached cells"),
+    datasets: Optional[str] = typer.Option(None, help="only the cells on these datasets, comma-separated (e.g. adult,german)"),
+    methods: Optional[str] = typer.Option(None, help="only the cells of these methods, comma-separated registry names"),
 ):
-    """Run every missing cell of a table, then render it (markdown, LaTeX, CSV under tables/)."""
-    from .runner.plan import SCALES
+    """Run every missing cell of a table, then render it (markdown, LaTeX, CSV under tables/).
+
+    With --datasets / --methods only the selected cells run; the whole table is still rendered, the
+    other cells from whatever records exist (else "not run")."""
+    from .runner.plan import SCALES, check_selection, plan_table
     from .runner.reproduce import reproduce_table
     from .specs import load_table
     from .store import RecordStore
@@ -311,8 +326,12 @@ def reproduce(
         raise FairbenchError("--jobs must be at least 1")
     store = RecordStore()
     broken = 0
-    for table_ref in _refs(ref):
-        table = load_table(table_ref)
+    tables = [load_table(table_ref) for table_ref in _refs(ref)]
+    check_selection(tables, _names(datasets), _names(methods))
+    for table in tables:
+        if (datasets or methods) and not plan_table(table, scale, seeds, _names(datasets), _names(methods)).selected:
+            console.print(f"{table.ref}: no cell matches --datasets/--methods; skipped")
+            continue
         with Progress(
             TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
             console=console, transient=False,
@@ -334,7 +353,8 @@ def reproduce(
                     progress.console.print(f"[yellow]{outcome.status}[/yellow] {outcome.job.label}: {outcome.message}")
 
             summary = reproduce_table(
-                table, store, scale=scale, seeds=seeds, n_jobs=jobs, force=force, on_start=on_start, on_done=on_done
+                table, store, scale=scale, seeds=seeds, n_jobs=jobs, force=force,
+                datasets=_names(datasets), methods=_names(methods), on_start=on_start, on_done=on_done,
             )
         not_implemented = sorted({reason for reason in summary.plan.skipped.values()})
         console.print(

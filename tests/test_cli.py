@@ -34,6 +34,9 @@ def test_help_everywhere(cli):
         (["list", "gizmos"], "unknown kind 'gizmos'"),
         (["download", "nope"], "unknown dataset 'nope'"),
         (["download"], "name at least one dataset"),
+        (["reproduce", "cfdebias:fig5", "--datasets", "adult,crime"], "cfdebias:fig5 runs no dataset crime; it runs: adult, german"),
+        (["reproduce", "cfdebias:all", "--methods", "nope"], "these tables run no method nope"),
+        (["reproduce", "cfdebias:fig5", "--datasets", ","], "an empty list was given"),
     ],
 )
 def test_bad_input_exits_2_with_one_line(cli, fb_env, args, message):
@@ -42,6 +45,20 @@ def test_bad_input_exits_2_with_one_line(cli, fb_env, args, message):
     assert message in err
     assert "Traceback" not in err + out
     assert len(err.strip().splitlines()) == 1
+
+
+def test_dataset_and_method_selection_plans_only_those_cells():
+    from fairbench.runner.plan import plan_table
+    from fairbench.specs import load_table
+
+    table = load_table("cfdebias:fig5")
+    everything = plan_table(table, seeds=1)
+    german = plan_table(table, seeds=1, datasets={"german"})
+    german_bt = plan_table(table, seeds=1, datasets={"german"}, methods={"bt"})
+    assert {job.config["dataset"] for job in german.jobs} == {"german@cfdebias"}
+    assert 0 < len(german_bt.jobs) < len(german.jobs) < len(everything.jobs)
+    assert {job.config["method"] for job in german_bt.jobs} == {"bt"}
+    assert german.selected == len(table.rows) * len(table.columns) // 2
 
 
 def test_bare_table_lists_candidates(cli, fb_env):

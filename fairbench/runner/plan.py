@@ -16,6 +16,7 @@ SCALES = ("paper", "mini")
 class Plan:
     jobs: list[Job] = field(default_factory=list)
     skipped: dict[tuple[str, str], str] = field(default_factory=dict)  # cell -> why it cannot run here
+    selected: int = 0  # cells that match the selection (every cell with a run when nothing is selected)
 
 
 def cell_config(table: TableSpec, cell: CellSpec, scale: str) -> dict[str, Any]:
@@ -30,12 +31,42 @@ def cell_jobs(table: TableSpec, cell: CellSpec, scale: str, seeds: int | None = 
     return [make_job({**config, "seed": seed}) for seed in range(seeds or cell.seeds)]
 
 
-def plan_table(table: TableSpec, scale: str = "paper", seeds: int | None = None) -> Plan:
+def dataset_name(run: dict[str, Any]) -> str | None:
+    """The dataset a cell runs on, without its variant (``adult@cfdebias`` -> ``adult``)."""
+    dataset = run.get("dataset")
+    return None if dataset is None else str(dataset).split("@", 1)[0]
+
+
+def table_names(table: TableSpec) -> dict[str, set[str]]:
+    """The datasets (without variant) and methods that a table's cells run."""
+    runs = [cell.run for cell in table.cells.values() if cell.run]
+    return {"dataset": {dataset_name(run) for run in runs} - {None},
+            "method": {str(run["method"]) for run in runs if run.get("method")}}
+
+
+def check_selection(tables: list[TableSpec], datasets: set[str] | None, methods: set[str] | None) -> None:
+    """A selected dataset or method that none of ``tables`` runs is a user error."""
+    for kind, wanted in (("dataset", datasets), ("method", methods)):
+        present = set().union(*(table_names(table)[kind] for table in tables))
+        unknown = sorted((wanted or set()) - present)
+        if unknown:
+            where, verb = (f"{tables[0].ref} runs", "it runs") if len(tables) == 1 else ("these tables run", "they run")
+            raise FairbenchError(f"{where} no {kind} {', '.join(unknown)}; {verb}: {', '.join(sorted(present))}")
+
+
+def plan_table(table: TableSpec, scale: str = "paper", seeds: int | None = None,
+               datasets: set[str] | None = None, methods: set[str] | None = None) -> Plan:
+    """Jobs of every runnable cell, or of the cells on ``datasets`` and by ``methods`` when given."""
     plan = Plan()
     seen: set[tuple[str, int]] = set()
     for key, cell in table.cells.items():
         if cell.expect == "reported-only" and not cell.run:
             continue
+        if datasets and dataset_name(cell.run) not in datasets:
+            continue
+        if methods and cell.run.get("method") not in methods:
+            continue
+        plan.selected += 1
         try:
             jobs = cell_jobs(table, cell, scale, seeds)
         except FairbenchError as exc:

@@ -50,10 +50,12 @@ def reproduce_table(
     seeds: int | None = None,
     n_jobs: int = 1,
     force: bool = False,
+    datasets: set[str] | None = None,
+    methods: set[str] | None = None,
     on_start: Callable[[int], None] | None = None,
     on_done: Callable[[Outcome], None] | None = None,
 ) -> RunSummary:
-    plan = plan_table(table, scale, seeds)
+    plan = plan_table(table, scale, seeds, datasets, methods)
     todo, reused = pending_jobs(plan.jobs, store, force)
     summary = RunSummary(plan=plan, reused=reused)
     if on_start:

@@ -74,6 +74,7 @@ EXPECTED = {
     "adult": (30_162, 15_060, None),
     "adult@flap": (32_561, 16_281, 12),
     "adult@flap-corrected": (32_561, 16_281, 12),
+    "adult@flap-text": (32_561, 16_281, 12),
     "adult@fairunlearn": (37_157, 9_290, 20),
     "adult@cfdebias": (30_162, 15_060, None),
     "german": (700, 300, None),
@@ -180,6 +181,23 @@ def test_adult_flap_labels(data_env):
     for j in range(12):
         column = paper.train.X[:, j]
         assert column[np.argmax(np.abs(column))] > 0
+
+
+@needs_mirror
+def test_flap_text_variants_change_only_the_sensitive_variable(data_env):
+    """ob.md 6.1: the text's binary S (COMPAS race Caucasian vs not, Adult sex) on the FLAP pipelines."""
+    for text_name, base_name in (("compas@flap-text", "compas@flap"), ("adult@flap-text", "adult@flap-corrected")):
+        text, base = load_dataset(text_name), load_dataset(base_name)
+        for part in ("train", "test"):
+            np.testing.assert_array_equal(getattr(text, part).X, getattr(base, part).X)
+            np.testing.assert_array_equal(getattr(text, part).y, getattr(base, part).y)
+            assert set(np.unique(getattr(text, part).s)) == {0, 1}
+        assert text.privileged == 1 and len(text.group_names) == 2
+    compas_text, compas_paper = load_dataset("compas@flap-text"), load_dataset("compas@flap")
+    caucasian = [g for g, name in compas_paper.group_names.items() if name.startswith("Caucasian")]
+    np.testing.assert_array_equal(compas_text.train.s, np.isin(compas_paper.train.s, caucasian).astype(int))
+    adult_text = load_dataset("adult@flap-text")
+    assert adult_text.group_names == {0: "Female", 1: "Male"} and adult_text.train.s.sum() == 21_790
 
 
 @needs_mirror

@@ -168,7 +168,8 @@ FLAP_FEATURES = [
 FLAP_CATEGORICAL = ["workclass", "education", "marital-status", "occupation", "relationship", "race", "sex", "native-country"]
 
 
-def _load_flap(paths: dict[str, Path], seed: int, corrected: bool, name: str, params: dict) -> Dataset:
+def _load_flap(paths: dict[str, Path], seed: int, corrected: bool, name: str, params: dict,
+               sex_only: bool = False) -> Dataset:
     check_params(name, params, {})
     train, test = _read(paths, raw=True)
     # The notebook sets df[df == '?'] = NaN and imputes NaNs with the training mode, but the raw fields
@@ -200,6 +201,9 @@ def _load_flap(paths: dict[str, Path], seed: int, corrected: bool, name: str, pa
     races = [c.strip() for c in classes["race"]]
     sexes = [c.strip() for c in classes["sex"]]
     group_names = {r * 2 + g: f"{races[r]}, {sexes[g]}" for r in range(len(races)) for g in range(len(sexes))}
+    if sex_only:
+        s_train, s_test = codes_train["sex"], codes_test["sex"]
+        group_names = dict(enumerate(sexes))
     notes = [
         "FLAP notebook pipeline (ideechy/Fairness-Learning real-data-adult.ipynb; ob.md §2.2): all 32,561 / 16,281 rows",
         "the notebook's '?' -> NaN -> training-mode imputation is a no-op because the raw fields are ' ?' (leading "
@@ -207,7 +211,8 @@ def _load_flap(paths: dict[str, Path], seed: int, corrected: bool, name: str, pa
         "12 label-encoded (sklearn LabelEncoder codes fitted on train) / numeric features, StandardScaler then a full "
         "PCA, both fitted on train; PCA signs follow scikit-learn < 1.5 (largest |score| per component positive)",
         "feature_names are principal components pc1..pc12 (the notebook keeps the original column names on them)",
-        "S = code(race) * 2 + code(sex) with LabelEncoder codes: 10 race x sex groups",
+        "S = code(sex) (Female 0, Male 1): the text's binary gender (ob.md 6.1)" if sex_only
+        else "S = code(race) * 2 + code(sex) with LabelEncoder codes: 10 race x sex groups",
     ]
     test_split = Split(X_test, y_test, s_test, test.index.to_numpy(np.int64))
     if corrected:
@@ -222,9 +227,9 @@ def _load_flap(paths: dict[str, Path], seed: int, corrected: bool, name: str, pa
         test=test_split,
         task="binary",
         feature_names=[f"pc{i + 1}" for i in range(X_train.shape[1])],
-        sensitive_names=["race x sex"],
+        sensitive_names=["sex"] if sex_only else ["race x sex"],
         group_names=group_names,
-        privileged=None,
+        privileged=1 if sex_only else None,
         class_names=list(CLASS_NAMES),
         extra={} if corrected else {"test_labels_corrected": Split(X_test, y_test_corrected, s_test, test_split.index)},
         meta={
@@ -242,6 +247,10 @@ def load_flap(paths: dict[str, Path], seed: int = 0, **params) -> Dataset:
 
 def load_flap_corrected(paths: dict[str, Path], seed: int = 0, **params) -> Dataset:
     return _load_flap(paths, seed, True, "adult@flap-corrected", params)
+
+
+def load_flap_text(paths: dict[str, Path], seed: int = 0, **params) -> Dataset:
+    return _load_flap(paths, seed, True, "adult@flap-text", params, sex_only=True)
 
 
 FAIRUNLEARN_NUMERIC = ["age", "education-num", "capital-gain", "capital-loss", "hours-per-week"]
@@ -306,6 +315,7 @@ register_dataset(
         "default": load_default,
         "flap": load_flap,
         "flap-corrected": load_flap_corrected,
+        "flap-text": load_flap_text,
         "fairunlearn": load_fairunlearn,
         "cfdebias": load_cfdebias,
     },
@@ -313,6 +323,7 @@ register_dataset(
         "default": "official split, '?' rows dropped, one-hot + standardised, s = sex (Male privileged)",
         "flap": "FLAP notebook pipeline (12 PCA features, 10 race x sex groups); every test label 0 (paper bug)",
         "flap-corrected": "FLAP notebook pipeline with the test labels' trailing '.' stripped",
+        "flap-text": "flap-corrected with the text's binary S (sex) instead of race x sex",
         "fairunlearn": "fair-unlearning prepare_adult.py: White/Black rows, 20 features, s = race, seeded 80/20, max-norm scaled",
         "cfdebias": "default preprocessing with sex as a 0/1 feature, s = sex (Female unprivileged)",
     },

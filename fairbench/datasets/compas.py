@@ -8,6 +8,8 @@ Variants:
   split (the notebook's leak), pre-scikit-learn-1.5 PCA signs, S = race×sex codes (6 groups),
   one split ``train_test_split(test_size=0.25, random_state=0)`` whatever the seed.
 - ``flap-corrected``: as ``flap`` but scaler and PCA fitted on the training split only.
+- ``flap-text``: as ``flap`` with the binary S the paper's text describes (race: Caucasian vs
+  non-Caucasian) in place of the race×sex codes its numbers carry (ob.md §6.1).
 - ``fairunlearn``: the Oesterling et al. pipeline (fairunlearn.md §2.1): filters, length of stay,
   ±1 charge degree, race kept as a feature, features divided by the maximum training row norm,
   seeded 80/20 split (the reference code fixes no random state).
@@ -56,13 +58,17 @@ def _read(paths: dict[str, Path]) -> pd.DataFrame:
     return pd.read_csv(paths[FILE])
 
 
-def _flap(paths: dict[str, Path], seed: int = 0, *, fit_on_train_only: bool) -> Dataset:
+def _flap(paths: dict[str, Path], seed: int = 0, *, fit_on_train_only: bool, binary_race: bool = False) -> Dataset:
     del seed  # the FLAP notebook uses one fixed split (random_state=0); repetitions do not re-split
     df = _read(paths)
     df = df[df["race"].isin(FLAP_RACES)].reset_index()
     race_names, (race,) = label_codes(df["race"].to_numpy())
     sex_names, (sex,) = label_codes(df["sex"].to_numpy())
     groups = race * 2 + sex
+    group_names = {r * 2 + s: f"{race_names[r]} {sex_names[s]}" for r in range(len(race_names)) for s in range(2)}
+    if binary_race:
+        groups = (df["race"] == "Caucasian").to_numpy(np.int64)
+        group_names = {0: "non-Caucasian", 1: "Caucasian"}
     y = df["two_year_recid"].to_numpy(dtype=np.int64)
     raw = df[FLAP_FEATURES].to_numpy(dtype=np.float64)
     rows = np.arange(len(df))
@@ -71,24 +77,24 @@ def _flap(paths: dict[str, Path], seed: int = 0, *, fit_on_train_only: bool) -> 
     fit_scaled, scaled = standardize(raw[fit_rows], raw)
     _, X = pca_legacy_sign(fit_scaled, scaled)
     index = df["index"].to_numpy()
-    group_names = {r * 2 + s: f"{race_names[r]} {sex_names[s]}" for r in range(len(race_names)) for s in range(2)}
     split = lambda r: Split(X=X[r], y=y[r], s=groups[r], index=index[r])  # noqa: E731
     notes = [
         "FLAP notebook pipeline (ideechy/Fairness-Learning real-data-compas.ipynb)",
-        "S = LabelEncoder(race)*2 + LabelEncoder(sex): 6 race x sex groups",
+        "S = 1 for Caucasian, 0 for African-American and Hispanic (the text's binary race, ob.md 6.1)" if binary_race
+        else "S = LabelEncoder(race)*2 + LabelEncoder(sex): 6 race x sex groups",
         "features standardised then rotated by a full PCA with pre-sklearn-1.5 sign convention",
         "scaler and PCA fitted on " + ("the training split" if fit_on_train_only else "all rows before the split (paper)"),
         "single split: train_test_split(test_size=0.25, random_state=0)",
     ]
     return Dataset(
-        name="compas@flap-corrected" if fit_on_train_only else "compas@flap",
+        name="compas@flap-text" if binary_race else "compas@flap-corrected" if fit_on_train_only else "compas@flap",
         train=split(train_rows),
         test=split(test_rows),
         task="binary",
         feature_names=[f"pc{i + 1}" for i in range(X.shape[1])],
-        sensitive_names=["race x sex"],
+        sensitive_names=["race (Caucasian)"] if binary_race else ["race x sex"],
         group_names=group_names,
-        privileged=None,
+        privileged=1 if binary_race else None,
         class_names=["no recidivism", "recidivism"],
         meta={"notes": notes, "split": "fixed random_state=0, test_size=0.25"},
     )
@@ -100,6 +106,10 @@ def load_flap(paths: dict[str, Path], seed: int = 0) -> Dataset:
 
 def load_flap_corrected(paths: dict[str, Path], seed: int = 0) -> Dataset:
     return _flap(paths, seed, fit_on_train_only=True)
+
+
+def load_flap_text(paths: dict[str, Path], seed: int = 0) -> Dataset:
+    return _flap(paths, seed, fit_on_train_only=False, binary_race=True)
 
 
 def _propublica_filter(df: pd.DataFrame) -> pd.DataFrame:
@@ -199,11 +209,13 @@ register_dataset(
         "default": load_default,
         "flap": load_flap,
         "flap-corrected": load_flap_corrected,
+        "flap-text": load_flap_text,
         "fairunlearn": load_fairunlearn,
     },
     {
         "flap": "FLAP notebook pipeline used by OB Tables 2 and 5 (paper, with its scaling leak)",
         "flap-corrected": "FLAP pipeline with scaler and PCA fitted on the training split",
+        "flap-text": "FLAP pipeline with the text's binary S (Caucasian vs not) instead of race x sex",
         "fairunlearn": "Oesterling et al. (2024) pipeline",
     },
 )

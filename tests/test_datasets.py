@@ -201,6 +201,17 @@ def test_flap_text_variants_change_only_the_sensitive_variable(data_env):
 
 
 @needs_mirror
+def test_compas_flap_resplit_draws_the_split_from_the_seed(data_env):
+    paper = load_dataset("compas@flap", seed=3)
+    again = load_dataset("compas@flap", seed=0, params={"resplit": True})
+    other = load_dataset("compas@flap", seed=1, params={"resplit": True})
+    np.testing.assert_array_equal(paper.test.index, again.test.index)  # seed 0 is the paper's split
+    assert len(other.test) == len(paper.test) and not np.array_equal(np.sort(other.test.index), np.sort(paper.test.index))
+    with pytest.raises(FairbenchError, match="unknown parameter"):
+        load_dataset("compas@flap", params={"resplit_seed": 1})
+
+
+@needs_mirror
 def test_adult_fairunlearn(data_env):
     ds = load_dataset("adult@fairunlearn")
     assert len(ds.train) + len(ds.test) == 46_447

@@ -10,6 +10,10 @@ Variants:
 - ``flap-corrected``: as ``flap`` but scaler and PCA fitted on the training split only.
 - ``flap-text``: as ``flap`` with the binary S the paper's text describes (race: Caucasian vs
   non-Caucasian) in place of the race×sex codes its numbers carry (ob.md §6.1).
+
+The ``flap*`` variants take ``resplit: true`` (ob.md §6.12, the ``robust`` tables): the split is then
+``train_test_split(test_size=0.25, random_state=seed)``, so seed 0 is the paper's split and the others
+re-draw it.
 - ``fairunlearn``: the Oesterling et al. pipeline (fairunlearn.md §2.1): filters, length of stay,
   ±1 charge degree, race kept as a feature, features divided by the maximum training row norm,
   seeded 80/20 split (the reference code fixes no random state).
@@ -23,7 +27,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from ._preprocessing import label_codes, pca_legacy_sign, split_indices, standardize
+from ._preprocessing import check_params, label_codes, pca_legacy_sign, split_indices, standardize
 from .base import DataFile, Dataset, DatasetSource, PipSource, Split
 from .registry import register_dataset
 
@@ -58,8 +62,10 @@ def _read(paths: dict[str, Path]) -> pd.DataFrame:
     return pd.read_csv(paths[FILE])
 
 
-def _flap(paths: dict[str, Path], seed: int = 0, *, fit_on_train_only: bool, binary_race: bool = False) -> Dataset:
-    del seed  # the FLAP notebook uses one fixed split (random_state=0); repetitions do not re-split
+def _flap(paths: dict[str, Path], seed: int, params: dict, *, fit_on_train_only: bool, binary_race: bool = False) -> Dataset:
+    name = "compas@flap-text" if binary_race else "compas@flap-corrected" if fit_on_train_only else "compas@flap"
+    resplit = bool(check_params(name, params, {"resplit": False})["resplit"])
+    split_state = int(seed) if resplit else 0  # the FLAP notebook's one split is random_state=0
     df = _read(paths)
     df = df[df["race"].isin(FLAP_RACES)].reset_index()
     race_names, (race,) = label_codes(df["race"].to_numpy())
@@ -72,7 +78,7 @@ def _flap(paths: dict[str, Path], seed: int = 0, *, fit_on_train_only: bool, bin
     y = df["two_year_recid"].to_numpy(dtype=np.int64)
     raw = df[FLAP_FEATURES].to_numpy(dtype=np.float64)
     rows = np.arange(len(df))
-    train_rows, test_rows = train_test_split(rows, test_size=0.25, random_state=0)
+    train_rows, test_rows = train_test_split(rows, test_size=0.25, random_state=split_state)
     fit_rows = train_rows if fit_on_train_only else rows
     fit_scaled, scaled = standardize(raw[fit_rows], raw)
     _, X = pca_legacy_sign(fit_scaled, scaled)
@@ -84,10 +90,11 @@ def _flap(paths: dict[str, Path], seed: int = 0, *, fit_on_train_only: bool, bin
         else "S = LabelEncoder(race)*2 + LabelEncoder(sex): 6 race x sex groups",
         "features standardised then rotated by a full PCA with pre-sklearn-1.5 sign convention",
         "scaler and PCA fitted on " + ("the training split" if fit_on_train_only else "all rows before the split (paper)"),
-        "single split: train_test_split(test_size=0.25, random_state=0)",
+        f"split: train_test_split(test_size=0.25, random_state={split_state})"
+        + (" (resplit by seed; the paper's split is seed 0)" if resplit else " (the paper's single split)"),
     ]
     return Dataset(
-        name="compas@flap-text" if binary_race else "compas@flap-corrected" if fit_on_train_only else "compas@flap",
+        name=name,
         train=split(train_rows),
         test=split(test_rows),
         task="binary",
@@ -96,20 +103,20 @@ def _flap(paths: dict[str, Path], seed: int = 0, *, fit_on_train_only: bool, bin
         group_names=group_names,
         privileged=1 if binary_race else None,
         class_names=["no recidivism", "recidivism"],
-        meta={"notes": notes, "split": "fixed random_state=0, test_size=0.25"},
+        meta={"notes": notes, "split": f"random_state={split_state}, test_size=0.25"},
     )
 
 
-def load_flap(paths: dict[str, Path], seed: int = 0) -> Dataset:
-    return _flap(paths, seed, fit_on_train_only=False)
+def load_flap(paths: dict[str, Path], seed: int = 0, **params) -> Dataset:
+    return _flap(paths, seed, params, fit_on_train_only=False)
 
 
-def load_flap_corrected(paths: dict[str, Path], seed: int = 0) -> Dataset:
-    return _flap(paths, seed, fit_on_train_only=True)
+def load_flap_corrected(paths: dict[str, Path], seed: int = 0, **params) -> Dataset:
+    return _flap(paths, seed, params, fit_on_train_only=True)
 
 
-def load_flap_text(paths: dict[str, Path], seed: int = 0) -> Dataset:
-    return _flap(paths, seed, fit_on_train_only=False, binary_race=True)
+def load_flap_text(paths: dict[str, Path], seed: int = 0, **params) -> Dataset:
+    return _flap(paths, seed, params, fit_on_train_only=False, binary_race=True)
 
 
 def _propublica_filter(df: pd.DataFrame) -> pd.DataFrame:

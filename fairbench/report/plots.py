@@ -29,6 +29,8 @@ from ..core.errors import FairbenchError
 from ..specs import TableSpec
 from .results import CellResult
 
+MAX_DATA_TICKS = 8
+
 
 def _plot_section(table: TableSpec) -> tuple[dict[str, Any] | None, dict[str, dict[str, Any]]]:
     with open(table.path) as handle:
@@ -89,6 +91,7 @@ def plot_table(table: TableSpec, results: dict[tuple[str, str], CellResult], out
     for k, (row_group, rows, column_group, columns) in enumerate(panel_list):
         i, j = divmod(k, ncols)
         ax = axes[i][j]
+        panel_xs: set[float] = set()
         for row in rows:
             points = []
             for column in columns:
@@ -104,6 +107,7 @@ def plot_table(table: TableSpec, results: dict[tuple[str, str], CellResult], out
             points.sort()
             xs = [p[0] for p in points]
             ys = [p[1] for p in points]
+            panel_xs.update(xs)
             names = row_items.get(row.id, {}).get("style", [])
             style = {}
             for name in ([names] if isinstance(names, str) else list(names)) + [row.id]:
@@ -113,6 +117,9 @@ def plot_table(table: TableSpec, results: dict[tuple[str, str], CellResult], out
                 ax.fill_between(xs, [p[1] - p[2] for p in points], [p[1] + p[2] for p in points],
                                 color=line.get_color(), alpha=0.15, linewidth=0)
         ax.set_xscale(x_spec.get("scale", "linear"))
+        if 0 < len(panel_xs) <= MAX_DATA_TICKS:  # few settings swept: tick exactly those, not round numbers between
+            ax.set_xticks(sorted(panel_xs), [f"{x:g}" for x in sorted(panel_xs)])
+            ax.minorticks_off()
         ax.set_yscale(_yscale(y_spec, row_group))
         ax.set_title(" / ".join(t for t in (row_group, column_group) if t), fontsize=9)
         ax.set_xlabel(x_spec.get("label", x_spec["key"]) + (" (%)" if x_spec.get("percent") else ""), fontsize=8)

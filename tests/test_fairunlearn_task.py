@@ -84,6 +84,27 @@ def test_bad_unlearn_configs_are_user_errors(fb_env):
     assert outcome.status == "invalid" and "redraw" in outcome.message
 
 
+def test_base_model_and_reference_are_checked_and_key_the_run(fb_env, monkeypatch):
+    import dataclasses
+
+    from fairbench.methods import METHODS
+
+    config = {"task": "unlearn", "method": "newton", "dataset": "compas@fairunlearn", "model": FAIR,
+              "protocol": {"name": "uniform", "fraction": 0.05}}
+    with pytest.raises(FairbenchError, match="unknown method 'resnet18'"):
+        make_job({**config, "model": {"method": "resnet18"}})
+    with pytest.raises(FairbenchError, match="unknown method 'oracle'"):
+        make_job({**config, "reference": "oracle"})
+    before = make_job(config).group
+    assert make_job({**config, "reference": "none"}).group != before
+    for component in ("fair_logreg", "retrain"):  # the base model's learner and the default reference
+        entry = METHODS.get(component)
+        with monkeypatch.context() as patch:
+            patch.setitem(METHODS._entries, component, dataclasses.replace(entry, version=entry.version + "-changed"))
+            assert make_job(config).group != before
+    assert make_job(config).group == before
+
+
 # ---------------------------------------------------------------- claims and plots on a toy table
 
 TOY = """

@@ -63,16 +63,22 @@ def resolve_config(config: dict[str, Any]) -> dict[str, Any]:
         raise FairbenchError(
             f"task '{task.name}' does not take {', '.join(unknown)}; it takes: {', '.join(task.config_keys) or '(nothing else)'}"
         )
+    for name in task.components(config):
+        METHODS.get(name)  # an unimplemented base model makes the cell not runnable, not a failed run
     return config
 
 
 def code_versions(config: dict[str, Any]) -> dict[str, str]:
-    return {
+    versions = {
         "task": config["task"],
         "task_version": TASKS.get(config["task"]).version,
         "method": config["method"],
         "method_version": METHODS.get(config["method"]).version,
     }
+    components = TASKS.get(config["task"]).components(config)
+    if components:  # absent otherwise, so the keys of runs without components stay as they were
+        versions["components"] = {name: METHODS.get(name).version for name in components}
+    return versions
 
 
 def make_job(config: dict[str, Any]) -> Job:

@@ -22,6 +22,10 @@ class TaskResult:
     objects: dict[str, Any] = field(default_factory=dict)  # pickled beside the record, e.g. a trained model
 
 
+def _no_components(config: dict[str, Any]) -> tuple[str, ...]:
+    return ()
+
+
 @dataclass(frozen=True)
 class TaskEntry:
     name: str
@@ -29,14 +33,18 @@ class TaskEntry:
     version: str
     description: str
     config_keys: tuple[str, ...]  # keys a config of this task may hold besides task/method/dataset/seed
+    # Further methods a config runs besides its own (e.g. the base model an unlearner starts from): they are
+    # checked when a job is made and their versions key the job, so changing one recomputes its runs.
+    components: Callable[[dict[str, Any]], tuple[str, ...]] = _no_components
 
 
 TASKS: Registry[TaskEntry] = Registry("task")
 
 
-def register_task(name: str, version: str, description: str, config_keys: tuple[str, ...] = ()):
+def register_task(name: str, version: str, description: str, config_keys: tuple[str, ...] = (),
+                  components: Callable[[dict[str, Any]], tuple[str, ...]] | None = None):
     def decorate(fn: Callable[[dict[str, Any]], TaskResult]) -> Callable[[dict[str, Any]], TaskResult]:
-        TASKS.register(name, TaskEntry(name, fn, version, description, config_keys))
+        TASKS.register(name, TaskEntry(name, fn, version, description, config_keys, components or _no_components))
         return fn
 
     return decorate

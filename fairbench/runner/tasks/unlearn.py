@@ -202,12 +202,21 @@ def _leakage(original: Any, unlearned: Any, train: Split, retain: Split, m: int,
     return out
 
 
+def _components(config: dict[str, Any]) -> tuple[str, ...]:
+    """The original model's learner and the reference unlearner (retrain unless 'none')."""
+    model = config.get("model")
+    learner = (model.get("method"),) if isinstance(model, dict) and model.get("method") else ()
+    reference = config.get("reference", "retrain")
+    return learner + (() if reference in (None, "none") else (str(reference),))
+
+
 @register_task(
     "unlearn",
     version="1",
     description="train/reuse an original model, draw a deletion, unlearn it; accuracy, fairness, distance to "
                 "retraining, timings",
     config_keys=("params", "model", "dataset_params", "protocol", "redraw", "reference", "metrics", "leakage"),
+    components=_components,
 )
 def run(config: dict[str, Any]) -> TaskResult:
     seed = config["seed"]

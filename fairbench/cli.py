@@ -327,9 +327,10 @@ def reproduce(
     store = RecordStore()
     broken = 0
     tables = [load_table(table_ref) for table_ref in _refs(ref)]
-    check_selection(tables, _names(datasets), _names(methods))
+    only_datasets, only_methods = _names(datasets), _names(methods)
+    check_selection(tables, only_datasets, only_methods)
     for table in tables:
-        if (datasets or methods) and not plan_table(table, scale, seeds, _names(datasets), _names(methods)).selected:
+        if (only_datasets or only_methods) and not plan_table(table, scale, seeds, only_datasets, only_methods).selected:
             console.print(f"{table.ref}: no cell matches --datasets/--methods; skipped")
             continue
         with Progress(
@@ -354,7 +355,7 @@ def reproduce(
 
             summary = reproduce_table(
                 table, store, scale=scale, seeds=seeds, n_jobs=jobs, force=force,
-                datasets=_names(datasets), methods=_names(methods), on_start=on_start, on_done=on_done,
+                datasets=only_datasets, methods=only_methods, on_start=on_start, on_done=on_done,
             )
         not_implemented = sorted({reason for reason in summary.plan.skipped.values()})
         console.print(

@@ -103,6 +103,12 @@ def test_base_model_and_reference_are_checked_and_key_the_run(fb_env, monkeypatc
             patch.setitem(METHODS._entries, component, dataclasses.replace(entry, version=entry.version + "-changed"))
             assert make_job(config).group != before
     assert make_job(config).group == before
+    sharded = {**config, "method": "sisa", "model": {"method": "sisa_ensemble", "params": {"learner": "dnn"}}}
+    before = make_job(sharded).group
+    entry = METHODS.get("dnn")
+    with monkeypatch.context() as patch:  # the shards' learner keys the run too
+        patch.setitem(METHODS._entries, "dnn", dataclasses.replace(entry, version=entry.version + "-changed"))
+        assert make_job(sharded).group != before
 
 
 # ---------------------------------------------------------------- claims and plots on a toy table

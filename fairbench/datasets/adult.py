@@ -11,6 +11,9 @@ Variants
 ``flap`` / ``flap-corrected``
     The FLAP notebook pipeline (``ideechy/Fairness-Learning: real-data-adult.ipynb``; ob.md §2.2).
     ``flap`` keeps the notebook's label bug (every test label 0), ``flap-corrected`` strips the ``.``.
+``flap-text``
+    ``flap-corrected`` with the binary S the paper's text states (sex, Male privileged) instead of the
+    race×sex codes its numbers carry (ob.md §6.1).
 ``fairunlearn``
     ``AI4LIFE-GROUP/fair-unlearning`` ``prepare_adult.py`` (fairunlearn.md §2.2), s = race.
 ``cfdebias``

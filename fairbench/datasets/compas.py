@@ -6,17 +6,17 @@ Variants:
 - ``flap``: the FLAP reference notebook pipeline that produced OB Tables 2 and 5 (ob.md §2.1):
   three races, five count/age features, StandardScaler + full PCA fitted on *all* rows before the
   split (the notebook's leak), pre-scikit-learn-1.5 PCA signs, S = race×sex codes (6 groups),
-  one split ``train_test_split(test_size=0.25, random_state=0)`` whatever the seed.
+  one split ``train_test_split(test_size=0.25, random_state=0)`` whatever the seed (unless ``resplit``).
 - ``flap-corrected``: as ``flap`` but scaler and PCA fitted on the training split only.
 - ``flap-text``: as ``flap`` with the binary S the paper's text describes (race: Caucasian vs
   non-Caucasian) in place of the race×sex codes its numbers carry (ob.md §6.1).
+- ``fairunlearn``: the Oesterling et al. pipeline (fairunlearn.md §2.1): filters, length of stay,
+  ±1 charge degree, race kept as a feature, features divided by the maximum training row norm,
+  seeded 80/20 split (the reference code fixes no random state).
 
 The ``flap*`` variants take ``resplit: true`` (ob.md §6.12, the ``robust`` tables): the split is then
 ``train_test_split(test_size=0.25, random_state=seed)``, so seed 0 is the paper's split and the others
 re-draw it.
-- ``fairunlearn``: the Oesterling et al. pipeline (fairunlearn.md §2.1): filters, length of stay,
-  ±1 charge degree, race kept as a feature, features divided by the maximum training row norm,
-  seeded 80/20 split (the reference code fixes no random state).
 """
 
 from __future__ import annotations

@@ -71,11 +71,18 @@ def _data_info(data: Dataset) -> dict[str, Any]:
     return {"dataset": data.name, "files": data.meta.get("files", {}), "n_train": len(data.train), "n_test": len(data.test)}
 
 
+def _inner_learner(params: Any) -> tuple[str, ...]:
+    """A learner named inside a learner's parameters (``learner: dnn`` of a SISA ensemble's shards)."""
+    inner = params.get("learner") if isinstance(params, dict) else None
+    return (str(inner),) if inner else ()
+
+
 @register_task(
     "train_base",
     version="1",
     description="fit a learner on the training split (with s / row ids when its fit takes them); keep the model",
     config_keys=("params", "dataset_params"),
+    components=lambda config: _inner_learner(config.get("params")),
 )
 def train_base(config: dict[str, Any]) -> TaskResult:
     data = load_dataset(config["dataset"], seed=config["seed"], params=config.get("dataset_params"))
@@ -203,9 +210,12 @@ def _leakage(original: Any, unlearned: Any, train: Split, retain: Split, m: int,
 
 
 def _components(config: dict[str, Any]) -> tuple[str, ...]:
-    """The original model's learner and the reference unlearner (retrain unless 'none')."""
+    """The original model's learner (and one named in its parameters) and the reference unlearner
+    (retrain unless 'none')."""
     model = config.get("model")
     learner = (model.get("method"),) if isinstance(model, dict) and model.get("method") else ()
+    if learner:
+        learner += _inner_learner(model.get("params"))
     reference = config.get("reference", "retrain")
     return learner + (() if reference in (None, "none") else (str(reference),))
 

@@ -50,8 +50,7 @@ from ...metrics.leakage import (
 )
 from ...protocols import make_deletion
 from ...store import RecordStore
-from .base import TaskResult, register_task
-from .base import build_model
+from .base import TaskResult, build_model, register_task
 
 DEFAULT_METRICS = (
     "test_accuracy", "retain_accuracy", "forget_accuracy", "balanced_accuracy",
@@ -209,15 +208,20 @@ def _leakage(original: Any, unlearned: Any, train: Split, retain: Split, m: int,
     return out
 
 
+def _reference_name(config: dict[str, Any]) -> str | None:
+    """The exact-unlearning oracle a run is compared with: retrain unless the config says 'none'."""
+    reference = config.get("reference", "retrain")
+    return None if reference in (None, "none") else str(reference)
+
+
 def _components(config: dict[str, Any]) -> tuple[str, ...]:
-    """The original model's learner (and one named in its parameters) and the reference unlearner
-    (retrain unless 'none')."""
+    """The original model's learner (and one named in its parameters) and the reference unlearner."""
     model = config.get("model")
     learner = (model.get("method"),) if isinstance(model, dict) and model.get("method") else ()
     if learner:
         learner += _inner_learner(model.get("params"))
-    reference = config.get("reference", "retrain")
-    return learner + (() if reference in (None, "none") else (str(reference),))
+    reference = _reference_name(config)
+    return learner + ((reference,) if reference else ())
 
 
 @register_task(
@@ -272,8 +276,8 @@ def run(config: dict[str, Any]) -> TaskResult:
     for key, value in (getattr(unlearner, "report_", None) or {}).items():
         metrics[f"unlearner_{key}"] = float(value)
 
-    reference_name = config.get("reference", "retrain")
-    if reference_name not in (None, "none"):
+    reference_name = _reference_name(config)
+    if reference_name is not None:
         if reference_name == config["method"] and not config.get("params"):
             reference, reference_seconds = unlearned, unlearn_seconds
         else:

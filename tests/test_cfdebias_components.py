@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 import torch
 
-from fairbench.methods import _cchvae
-from fairbench.methods.cfdebias import (
+from fairbench.methods.unlearning import _cchvae
+from fairbench.methods.unlearning.cfdebias import (
     Intervention, contrastive_boundary, feature_mask, gradient_mask, sensitive_columns,
 )
-from fairbench.methods.dnn import DNNClassifier
+from fairbench.methods.learners.dnn import DNNClassifier
 
 
 @pytest.fixture(scope="module")

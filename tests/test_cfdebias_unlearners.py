@@ -15,8 +15,8 @@ from fairbench.core.determinism import seed_everything
 from fairbench.core.errors import FairbenchError
 from fairbench.datasets.base import Split
 from fairbench.methods import METHODS
-from fairbench.methods.dnn import DNNClassifier, pair_penalty
-from fairbench.methods.fair_logistic import FairLogisticRegression
+from fairbench.methods.learners.dnn import DNNClassifier, pair_penalty
+from fairbench.methods.learners.fair_logistic import FairLogisticRegression
 
 RETAIN_DROP = 0.10  # the stated bound: retain accuracy may fall by at most 10 points
 METHOD_NAMES = ("retrain", "bt", "bs", "puma", "scrub", "f_unlearning", "cfdebias")

@@ -8,7 +8,7 @@ from scipy.optimize import minimize
 from scipy.special import log_expit
 
 from fairbench.core.errors import FairbenchError
-from fairbench.methods.fair_logistic import FairLogisticRegression, GroupLabelSums, fairness_penalty
+from fairbench.methods.learners.fair_logistic import FairLogisticRegression, GroupLabelSums, fairness_penalty
 
 
 def _problem(seed: int = 0, n: int = 37, p: int = 3):

@@ -8,8 +8,8 @@ import pytest
 from fairbench.core.errors import FairbenchError
 from fairbench.datasets.base import Split
 from fairbench.methods import METHODS
-from fairbench.methods.fair_logistic import FairLogisticRegression
-from fairbench.methods.pru import leave_k_out_predictions, working_response
+from fairbench.methods.learners.fair_logistic import FairLogisticRegression
+from fairbench.methods.unlearning.pru import leave_k_out_predictions, working_response
 from fairbench.metrics.leakage import certified_removal_epsilon, data_dependent_residual_bound
 
 

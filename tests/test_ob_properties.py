@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fairbench.methods.ob import OrthogonalToBias
-from fairbench.methods.sob import SparseOrthogonalToBias, l1_constrained_direction
+from fairbench.methods.fairness.ob import OrthogonalToBias
+from fairbench.methods.fairness.sob import SparseOrthogonalToBias, l1_constrained_direction
 from fairbench.metrics import METRICS
 
 
@@ -109,7 +109,7 @@ def test_continuous_cf_metric():
 
 
 def test_mlp_is_deterministic_and_learns_a_linear_map():
-    from fairbench.methods.mlp import MLPRegressor
+    from fairbench.methods.learners.mlp import MLPRegressor
 
     rng = np.random.default_rng(7)
     X, a = rng.uniform(size=(400, 3)), rng.uniform(size=(400, 1))
@@ -121,8 +121,8 @@ def test_mlp_is_deterministic_and_learns_a_linear_map():
 
 
 def test_adv_penalty_lowers_the_counterfactual_change():
-    from fairbench.methods._adversarial_vae import AdversarialVAE
-    from fairbench.methods.adv import AdversarialCounterfactual
+    from fairbench.methods.fairness._adversarial_vae import AdversarialVAE
+    from fairbench.methods.fairness.adv import AdversarialCounterfactual
 
     rng = np.random.default_rng(8)
     a = rng.uniform(size=(500, 1))

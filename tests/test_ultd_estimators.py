@@ -14,8 +14,8 @@ import pytest
 import torch
 
 from fairbench.core.determinism import seed_everything
-from fairbench.methods._debias import dr_estimate, fit_propensity, inverse_propensity, ips_estimate
-from fairbench.methods._mf import Pairs, RecData, single_thread
+from fairbench.methods.recsys._debias import dr_estimate, fit_propensity, inverse_propensity, ips_estimate
+from fairbench.methods.recsys._mf import Pairs, RecData, single_thread
 
 N_USERS, N_ITEMS, DRAWS = 40, 50, 4000
 

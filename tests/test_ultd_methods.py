@@ -10,8 +10,8 @@ from fairbench.core.determinism import seed_everything
 from fairbench.core.errors import FairbenchError
 from fairbench.datasets import Split
 from fairbench.methods import METHODS
-from fairbench.methods._mf import MF, Pairs, RecData
-from fairbench.methods.ultd import ULTDJoint, ULTDTwoPhase, UnlearningRate
+from fairbench.methods.recsys._mf import MF, Pairs, RecData
+from fairbench.methods.recsys.ultd import ULTDJoint, ULTDTwoPhase, UnlearningRate
 from fairbench.metrics.ranking import pooled_auc
 from fairbench.runner.tasks.recommend import binarise, split_unbiased
 
@@ -174,7 +174,7 @@ def test_ultd_two_phase_freezes_the_pseudo_label_model(toy):
 
 
 def test_lookahead_matches_an_sgd_step():
-    from fairbench.methods._debias import lookahead_weights
+    from fairbench.methods.recsys._debias import lookahead_weights
 
     torch.manual_seed(0)
     model = MF(5, 6, 3, bias=True)

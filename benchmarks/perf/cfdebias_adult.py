@@ -28,7 +28,7 @@ import time
 from fairbench.core.determinism import seed_everything
 from fairbench.datasets import load_dataset
 from fairbench.methods import METHODS
-from fairbench.methods.dnn import DNNClassifier
+from fairbench.methods.learners.dnn import DNNClassifier
 from fairbench.protocols import make_deletion
 
 METHODS_TIMED = ("retrain", "bt", "bs", "sisa", "puma", "scrub", "f_unlearning", "cfdebias")

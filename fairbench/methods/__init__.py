@@ -1,4 +1,9 @@
-"""Methods: predictors, preprocessors, learners and unlearners, each in its own file.
+"""Methods, grouped by role, each in its own file:
+
+- :mod:`.learners` — models that are trained and unlearned (logistic, fair logistic, MLP, DNN);
+- :mod:`.fairness` — group-aware predictors and counterfactually fair preprocessors (ob, sob, flap, ...);
+- :mod:`.unlearning` — unlearners, all sharing ``unlearn(model, forget, retain) -> model``;
+- :mod:`.recsys` — recommenders (matrix factorisation and the debiasing estimators of ultd).
 
 A method that is not implemented is simply not registered; tables render its cells as not run.
 """

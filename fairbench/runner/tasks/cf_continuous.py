@@ -3,7 +3,7 @@
 Fit a regressor f(x, a) (ML, FTU, Adv, OB, SOB + MLP) on the training split and report on the test
 split the MSE, the continuous CF-metric and the training time.
 
-Counterfactuals come from an adversarial VAE (Grari et al.'s, :mod:`fairbench.methods._adversarial_vae`)
+Counterfactuals come from an adversarial VAE (Grari et al.'s, :mod:`fairbench.methods.fairness._adversarial_vae`)
 trained on the training split with the run's seed (config key ``generator``: its settings). For
 ``counterfactuals`` = R values ``a'_r ~ U[min a_train, max a_train]`` shared by all test rows (as
 Grari's notebook), every test row is decoded under each ``a'_r``; the factual side is the row's own
@@ -27,7 +27,7 @@ import torch
 
 from ...core.errors import FairbenchError
 from ...datasets import load_dataset
-from ...methods._adversarial_vae import AdversarialVAE, VAESettings
+from ...methods.fairness._adversarial_vae import AdversarialVAE, VAESettings
 from ...metrics import METRICS
 from .base import TaskResult, register_task
 from .base import build_model

@@ -1,0 +1,5 @@
+"""Learners: the models that are trained, unlearned and evaluated (logistic, fair logistic, MLP, DNN)."""
+
+from ...core.plugins import import_submodules
+
+import_submodules(__name__, __path__)

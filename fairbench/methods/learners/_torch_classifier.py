@@ -1,0 +1,203 @@
+"""What the model-agnostic unlearners (BT, BS, PUMA, SCRUB, cfdebias, F-Unlearning's head) need of a
+torch classifier, and the training pieces they share.
+
+A *torch classifier* is any learner with a fitted ``network_``: an ``nn.Module`` whose ``body`` maps
+inputs to penultimate features and whose ``head`` (an ``nn.Linear``) maps those to class logits, plus
+``tensor(X)`` (numpy → float tensor the network takes) and ``with_network(net)`` (a copy of the
+learner carrying another network). :class:`TorchClassifier` provides the rest (``predict_proba``,
+``predict``) for the tabular DNN (:mod:`.dnn`) and for image backbones of a later issue alike, so the
+unlearners never look at the architecture.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import functools
+from typing import Any, Callable, Iterator
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from ...core.errors import FairbenchError
+
+EVAL_BATCH = 4096
+THREADS = 1
+
+
+@contextlib.contextmanager
+def few_threads(n: int = THREADS) -> Iterator[None]:
+    """Small networks on CPU: intra-op threads only add synchronisation (20x slower per step on a busy
+    2-core machine), and the runner parallelises over jobs. Restores the caller's setting."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(min(n, before))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def threads_limited(fn: Callable) -> Callable:
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        with few_threads():
+            return fn(*args, **kwargs)
+    return wrapper
+
+
+class BodyHead(nn.Module):
+    """``head(body(x))``; ``features(x)`` is the penultimate representation."""
+
+    def __init__(self, body: nn.Module, head: nn.Linear):
+        super().__init__()
+        self.body = body
+        self.head = head
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.body(x))
+
+
+class TorchClassifier:
+    """Mixin: numpy in, class probabilities out, through ``self.network_``."""
+
+    network_: BodyHead
+
+    def tensor(self, X: Any) -> torch.Tensor:
+        return torch.as_tensor(np.ascontiguousarray(np.asarray(X, dtype=np.float32)))
+
+    def with_network(self, network: BodyHead) -> "TorchClassifier":
+        out = copy.copy(self)
+        out.network_ = network
+        return out
+
+    @threads_limited
+    def logits(self, X: Any) -> torch.Tensor:
+        return predict_logits(self.network_, self.tensor(X))
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        return torch.softmax(self.logits(X), dim=1).numpy().astype(np.float64)
+
+    def predict(self, X: Any) -> np.ndarray:
+        return self.logits(X).argmax(dim=1).numpy().astype(np.int64)
+
+
+def check_torch_classifier(model: Any, who: str) -> Any:
+    network = getattr(model, "network_", None)
+    if network is None or not hasattr(network, "body") or not isinstance(getattr(network, "head", None), nn.Linear):
+        raise FairbenchError(f"{who} needs a fitted torch classifier (network_ with body and a linear head), "
+                             f"got {type(model).__name__}")
+    return model
+
+
+def frozen_copy(network: nn.Module) -> nn.Module:
+    """A deep copy in eval mode with gradients off: a teacher."""
+    teacher = copy.deepcopy(network).eval()
+    for p in teacher.parameters():
+        p.requires_grad_(False)
+    return teacher
+
+
+def student_copy(network: nn.Module) -> nn.Module:
+    student = copy.deepcopy(network).train()
+    for p in student.parameters():
+        p.requires_grad_(True)
+    return student
+
+
+def predict_logits(network: nn.Module, x: torch.Tensor, batch: int = EVAL_BATCH) -> torch.Tensor:
+    was_training = network.training
+    network.eval()
+    with torch.no_grad():
+        out = torch.cat([network(x[i : i + batch]) for i in range(0, len(x), batch)]) if len(x) else network(x)
+    network.train(was_training)
+    return out
+
+
+def generator(random_state: int | None) -> torch.Generator:
+    """A private generator: seeded from ``random_state``, else from torch's global RNG (which the runner
+    seeds per job), so a method's draws never depend on what other code consumed."""
+    seed = int(torch.randint(0, 2**31 - 1, (1,)).item()) if random_state is None else int(random_state)
+    return torch.Generator().manual_seed(seed)
+
+
+def batches(n: int, batch_size: int, gen: torch.Generator, shuffle: bool = True) -> Iterator[torch.Tensor]:
+    order = torch.randperm(n, generator=gen) if shuffle else torch.arange(n)
+    for start in range(0, n, batch_size):
+        yield order[start : start + batch_size]
+
+
+def cycling(n: int, batch_size: int, gen: torch.Generator) -> Iterator[torch.Tensor]:
+    """Endless reshuffled minibatches of ``range(n)`` (a second loader zipped with a longer one)."""
+    while True:
+        yield from batches(n, batch_size, gen)
+
+
+def kl_teacher_student(teacher_logits: torch.Tensor, student_logits: torch.Tensor, T: float = 1.0) -> torch.Tensor:
+    """Batch mean of KL(softmax(t/T) ‖ softmax(s/T)) (the distillation divergence of BT, SCRUB, cfdebias)."""
+    return F.kl_div(F.log_softmax(student_logits / T, dim=1), F.log_softmax(teacher_logits / T, dim=1),
+                    reduction="batchmean", log_target=True)
+
+
+def kl_to_target(target_probs: torch.Tensor, student_logits: torch.Tensor, T: float = 1.0) -> torch.Tensor:
+    return F.kl_div(F.log_softmax(student_logits / T, dim=1), target_probs, reduction="batchmean")
+
+
+def descend(opt: torch.optim.Optimizer, loss: torch.Tensor) -> None:
+    """One optimiser step on ``loss``."""
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+
+
+OPTIMISERS = ("adam", "sgd")
+
+
+def optimiser(params, name: str, lr: float, momentum: float = 0.9, weight_decay: float = 0.0):
+    if not lr > 0:
+        raise FairbenchError(f"the learning rate must be > 0, got {lr}")
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
+    raise FairbenchError(f"unknown optimiser '{name}'; known: {', '.join(OPTIMISERS)}")
+
+
+def check_positive(**values: float) -> None:
+    bad = [f"{k}={v}" for k, v in values.items() if not v > 0]
+    if bad:
+        raise FairbenchError(f"must be > 0: {', '.join(bad)}")
+
+
+def check_nonnegative(**values: float) -> None:
+    bad = [f"{k}={v}" for k, v in values.items() if not v >= 0]
+    if bad:
+        raise FairbenchError(f"must be >= 0: {', '.join(bad)}")
+
+
+def labels(y: Any) -> torch.Tensor:
+    return torch.as_tensor(np.asarray(y), dtype=torch.long)
+
+
+def reinitialised(network: nn.Module, seed: int) -> nn.Module:
+    """A copy of the architecture with fresh weights (every submodule's ``reset_parameters``), drawn
+    from ``seed`` without touching the global RNG: Bad Teacher's incompetent teacher."""
+    fresh = copy.deepcopy(network)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        for module in fresh.modules():
+            if hasattr(module, "reset_parameters"):
+                module.reset_parameters()
+    return fresh
+
+
+def seed_of(gen: torch.Generator) -> int:
+    return int(torch.randint(0, 2**31 - 1, (1,), generator=gen).item())
+
+
+def split_tensors(model: Any, split: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    return model.tensor(split.X), labels(split.y)

@@ -23,6 +23,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from .core import settings
+from .core.status import RunFailure, RunStatus
 
 DONE = "done"
 RECORD = "record.json"
@@ -107,20 +108,18 @@ class RecordStore:
         stale_failure.unlink(missing_ok=True)
         return final
 
-    def save_failure(
-        self, group: str, seed: int, config: dict[str, Any], message: str, trace: str = ""
-    ) -> None:
-        """Note why a run did not produce a record (read by the renderer for 'not run' reasons)."""
+    def save_failure(self, group: str, seed: int, config: dict[str, Any], failure: RunFailure) -> None:
+        """Note why a run did not produce a record (read by the report layer for 'not run' reasons)."""
         folder = self.runs / group
         folder.mkdir(parents=True, exist_ok=True)
-        note = {"config": config, "message": message, "traceback": trace}
+        note = {"config": config, **failure.to_json()}
         fd, tmp = tempfile.mkstemp(prefix=".failure-", dir=folder)
         with os.fdopen(fd, "w") as handle:
             json.dump(note, handle, indent=1, default=_json_default)
         os.replace(tmp, folder / f"failed-seed-{seed}.json")
 
-    def failure(self, group: str) -> str | None:
-        """The most recent failure message of any seed of ``group`` that has no record."""
+    def failure(self, group: str) -> RunFailure | None:
+        """The most recent failure of any seed of ``group`` that has no record."""
         folder = self.runs / group
         if not folder.is_dir():
             return None
@@ -128,7 +127,10 @@ class RecordStore:
             seed = int(note.stem[len("failed-seed-"):])
             if not self.has(group, seed):
                 with open(note) as handle:
-                    return json.load(handle)["message"]
+                    data = json.load(handle)
+                if "status" not in data:  # a note written before statuses were data: only its message is known
+                    data = {"status": RunStatus.CRASHED.value, "message": data.get("message", "")}
+                return RunFailure.from_json(data)
         return None
 
     def iter_records(self) -> Iterator[dict[str, Any]]:

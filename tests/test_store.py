@@ -90,7 +90,7 @@ def test_failure_is_noted_for_the_renderer(fb_env, monkeypatch, tmp_path):
     job = make_job({"method": "ml", "dataset": "compas@flap-corrected"})
     outcome = run_job(job)
     assert outcome.status == "unavailable"
-    assert "data not available" in RecordStore().failure(job.group)
+    assert "data not available" in RecordStore().failure(job.group).message
 
 
 def test_process_executor_matches_serial(fb_env, demo_table):

@@ -133,7 +133,7 @@ def test_data_absent_cells_fail_with_data_not_present(cache, tmp_path):
                     "params": {"max_epochs": 1}})
     outcome = run_job(job, store)
     assert outcome.status == "unavailable"
-    assert "data not present" in RecordStore(store).failure(job.group)
+    assert "data not present" in RecordStore(store).failure(job.group).message
 
 
 def test_recommend_task_on_coat_mini(tmp_path, monkeypatch):

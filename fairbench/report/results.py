@@ -65,10 +65,10 @@ def collect_cell(table: TableSpec, cell: CellSpec, store: RecordStore, scale: st
     seeds = store.seeds(job.group)
     if not seeds:
         failure = store.failure(job.group)
-        reason = failure or f"not run yet: fairbench reproduce {table.ref}"
+        reason = failure.message if failure else f"not run yet: fairbench reproduce {table.ref}"
         status = "reported-only" if cell.expect == "reported-only" else "not-run"
         # cells whose data is absent here cannot run here: check skips them, like unimplemented methods
-        runnable = not (failure or "").startswith("data not available")
+        runnable = not (failure and failure.blocks_here)
         return CellResult(cell, status, reason=reason, runnable=runnable)
     records = [store.load(job.group, seed) for seed in seeds]
     values = [r["metrics"].get(cell.metric) for r in records]

@@ -21,6 +21,7 @@ from ..core import provenance
 from ..core.determinism import seed_everything
 from ..core.errors import DataError, FairbenchError
 from ..core.hashing import config_hash
+from ..core.status import RunFailure, RunStatus
 from ..methods import METHODS
 from ..store import RecordStore, use_store
 from .tasks import TASKS, TaskResult
@@ -96,20 +97,23 @@ def run_job(job: Job, store_root: Path | None = None) -> Outcome:
         with use_store(store.root):  # nested jobs (e.g. a base model) write to the same store
             record, result = _execute(job)
     except DataError as exc:
-        store.save_failure(job.group, job.seed, job.config, f"data not available: {exc}")
+        store.save_failure(job.group, job.seed, job.config, RunFailure(
+            RunStatus.MISSING_DATA, f"data not available: {exc}", missing_data=(str(job.config["dataset"]).split("@")[0],)))
         return Outcome(job, "unavailable", str(exc), time.perf_counter() - start)
     except FairbenchError as exc:
-        store.save_failure(job.group, job.seed, job.config, str(exc))
+        store.save_failure(job.group, job.seed, job.config, RunFailure(RunStatus.INVALID, str(exc)))
         return Outcome(job, "invalid", str(exc), time.perf_counter() - start)
     except Exception as exc:  # a crash in one cell must not take the others down
         detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-        store.save_failure(job.group, job.seed, job.config, detail, traceback.format_exc())
+        store.save_failure(job.group, job.seed, job.config,
+                           RunFailure(RunStatus.CRASHED, detail, traceback=traceback.format_exc()))
         return Outcome(job, "crashed", detail, time.perf_counter() - start)
     try:
         store.save(job.group, job.seed, record, result.arrays, result.objects)
     except (TypeError, ValueError) as exc:  # e.g. a task returned something JSON cannot hold
         detail = f"record could not be stored: {exc}"
-        store.save_failure(job.group, job.seed, job.config, detail, traceback.format_exc())
+        store.save_failure(job.group, job.seed, job.config,
+                           RunFailure(RunStatus.CRASHED, detail, traceback=traceback.format_exc()))
         return Outcome(job, "crashed", detail, time.perf_counter() - start)
     return Outcome(job, "ran", "", time.perf_counter() - start)
 

@@ -121,6 +121,16 @@ def _merge(*parts: dict[str, Any] | None) -> dict[str, Any]:
     return merged
 
 
+SCALES = ("paper", "mini")
+
+
+def cell_config(table: "TableSpec", cell: "CellSpec", scale: str) -> dict[str, Any]:
+    """The run a cell asks for at ``scale``: its ``run`` block merged with the scale's ``run`` block."""
+    if scale not in SCALES:
+        raise FairbenchError(f"unknown scale '{scale}'; known: {', '.join(SCALES)}")
+    return _merge(cell.run, (table.scales.get(scale) or {}).get("run"))
+
+
 def _headers(raw: Any, kind: str, path: Path) -> tuple[list[Header], dict[str, dict[str, Any]]]:
     """Headers from ``[{group: G, run: {...}, items: [...]}, ...]`` or a plain list of items.
 

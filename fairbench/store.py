@@ -23,10 +23,12 @@ from typing import Any, Iterator
 import numpy as np
 
 from .core import settings
+from .core.hashing import request_hash
 from .core.status import RunFailure, RunStatus
 
 DONE = "done"
 RECORD = "record.json"
+BY_REQUEST = "by-request"  # <results>/by-request/<request hash>/<group>: empty markers, one per run group
 
 _active_root: contextvars.ContextVar[Path | None] = contextvars.ContextVar("fairbench_store_root", default=None)
 
@@ -60,6 +62,20 @@ class RecordStore:
 
     def load_array(self, group: str, seed: int, name: str) -> np.ndarray:
         return np.load(self.run_dir(group, seed) / f"{name}.npy")
+
+    def groups_for_request(self, request_hash: str) -> list[str]:
+        """Run groups made for one request (:func:`fairbench.core.hashing.request_hash`), oldest first:
+        several when the code versions that key a group changed between runs."""
+        folder = self.root / BY_REQUEST / request_hash
+        if not folder.is_dir():
+            return []
+        markers = sorted(folder.iterdir(), key=lambda p: (p.stat().st_mtime, p.name))
+        return [m.name for m in markers if (self.runs / m.name).is_dir()]
+
+    def _index_request(self, group: str, request_hash: str) -> None:
+        folder = self.root / BY_REQUEST / request_hash
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / group).touch()
 
     def seeds(self, group: str) -> list[int]:
         folder = self.runs / group
@@ -106,6 +122,8 @@ class RecordStore:
         else:
             os.rename(staging, final)
         stale_failure.unlink(missing_ok=True)
+        if "request" in record:
+            self._index_request(group, request_hash(record["request"]))
         return final
 
     def save_failure(self, group: str, seed: int, config: dict[str, Any], failure: RunFailure) -> None:
@@ -113,6 +131,7 @@ class RecordStore:
         folder = self.runs / group
         folder.mkdir(parents=True, exist_ok=True)
         note = {"config": config, **failure.to_json()}
+        self._index_request(group, request_hash(config))
         fd, tmp = tempfile.mkstemp(prefix=".failure-", dir=folder)
         with os.fdopen(fd, "w") as handle:
             json.dump(note, handle, indent=1, default=_json_default)

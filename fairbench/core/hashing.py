@@ -25,6 +25,19 @@ def config_hash(obj: Any, length: int = 16) -> str:
     return hashlib.sha256(canonical_json(obj).encode()).hexdigest()[:length]
 
 
+def request_of(config: dict[str, Any]) -> dict[str, Any]:
+    """A run's request: its configuration as asked for (a table cell's ``run`` merged with the scale's
+    block, or ``fairbench run``'s options), without the seed and without keys set to None.
+
+    The report layer finds a cell's records by the hash of this request alone, so it needs neither
+    the runner's resolution (defaults, task) nor the methods' code to render or check a table."""
+    return {key: value for key, value in config.items() if key != "seed" and value is not None}
+
+
+def request_hash(config: dict[str, Any]) -> str:
+    return config_hash(request_of(config))
+
+
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:

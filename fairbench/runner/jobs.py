@@ -13,14 +13,14 @@ import resource
 import time
 import traceback
 import tracemalloc
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..core import provenance
 from ..core.determinism import seed_everything
 from ..core.errors import DataError, FairbenchError
-from ..core.hashing import config_hash
+from ..core.hashing import config_hash, request_of
 from ..core.status import RunFailure, RunStatus
 from ..methods import METHODS
 from ..store import RecordStore, use_store
@@ -34,6 +34,7 @@ class Job:
     config: dict[str, Any]  # resolved, including the seed
     group: str
     seed: int
+    request: dict[str, Any] = field(default_factory=dict)  # as asked for, seedless (hashing.request_of)
 
     @property
     def label(self) -> str:
@@ -83,10 +84,11 @@ def code_versions(config: dict[str, Any]) -> dict[str, str]:
 
 
 def make_job(config: dict[str, Any]) -> Job:
+    request = request_of(config)
     config = resolve_config(config)
     seedless = {k: v for k, v in config.items() if k != "seed"}
     group = config_hash({"config": seedless, "code": code_versions(config)})
-    return Job(config=config, group=group, seed=config["seed"])
+    return Job(config=config, group=group, seed=config["seed"], request=request)
 
 
 def run_job(job: Job, store_root: Path | None = None) -> Outcome:
@@ -137,6 +139,7 @@ def _execute(job: Job) -> tuple[dict[str, Any], TaskResult]:
             tracemalloc.stop()
     record = {
         "key": {"group": job.group, "seed": job.seed},
+        "request": job.request,
         "config": job.config,
         "code": {**code_versions(job.config), **{"fairbench": provenance.package_versions()["fairbench"],
                                                   "git_commit": provenance.git_commit()}},

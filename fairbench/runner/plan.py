@@ -6,10 +6,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..core.errors import FairbenchError
-from ..specs import CellSpec, TableSpec, _merge
+from ..specs import SCALES, CellSpec, TableSpec, cell_config
 from .jobs import Job, make_job
 
-SCALES = ("paper", "mini")
 
 
 @dataclass
@@ -17,12 +16,6 @@ class Plan:
     jobs: list[Job] = field(default_factory=list)
     skipped: dict[tuple[str, str], str] = field(default_factory=dict)  # cell -> why it cannot run here
     selected: int = 0  # cells that match the selection (every cell with a run when nothing is selected)
-
-
-def cell_config(table: TableSpec, cell: CellSpec, scale: str) -> dict[str, Any]:
-    if scale not in SCALES:
-        raise FairbenchError(f"unknown scale '{scale}'; known: {', '.join(SCALES)}")
-    return _merge(cell.run, (table.scales.get(scale) or {}).get("run"))
 
 
 def cell_jobs(table: TableSpec, cell: CellSpec, scale: str, seeds: int | None = None) -> list[Job]:

@@ -64,18 +64,20 @@ def list_(what: str = typer.Argument("tables", help="papers | tables | methods |
         else:
             for col in ("table", "title", "cells", "runnable here"):
                 table.add_column(col)
-            from .runner.plan import plan_table
+            from .catalog import catalog
+            from .specs import cell_config
 
+            known = catalog()  # what is implemented, read from the sources: nothing is imported or planned
             for spec in specs:
-                plan = plan_table(spec)
-                runnable = len(spec.cells) - len(plan.skipped)
+                runnable = sum(1 for cell in spec.cells.values()
+                               if cell.run and not known.missing(cell_config(spec, cell, "paper")))
                 table.add_row(spec.ref, spec.title, str(len(spec.cells)), str(runnable))
     elif what == "methods":
-        from .methods import METHODS
+        from .catalog import catalog
 
         for col in ("method", "kind", "task", "papers", "description"):
             table.add_column(col)
-        for name, entry in METHODS.items():
+        for name, entry in catalog().methods.items():
             table.add_row(name, entry.kind, entry.task, ", ".join(entry.papers), entry.description)
     elif what == "datasets":
         from .datasets import DATASETS
@@ -424,7 +426,7 @@ def check(
         if not refs and not any(r.records for r in results.values()):
             continue
         report = check_table(table, results)
-        claims = check_claims(table.path, results)
+        claims = check_claims(table, results)
         for claim in claims:
             colour = "red" if claim.failing else ("green" if claim.status == "holds" else "yellow")
             console.print(f"[{colour}]claim[/{colour}] {ref} {claim.summary()}", highlight=False)
@@ -435,9 +437,13 @@ def check(
                 f"[red]FAIL[/red] {ref} {cell.row}/{cell.column}: {ours}, paper {cell.reported}, "
                 f"tolerance {cell.tolerance.describe()} — {result.reason}"
             )
+        for result in report.stale:
+            console.print(f"[yellow]stale[/yellow] {ref} {result.cell.row}/{result.cell.column}: {result.stale}",
+                          highlight=False)
         failing_claims = sum(claim.failing for claim in claims)
         console.print(
             f"{ref}: {len(report.passing)} reproduced, {len(report.failing)} failing, {len(report.skipped)} not checked"
+            + (f", {len(report.stale)} from records of older code" if report.stale else "")
             + (f"; claims: {len(claims) - failing_claims} ok, {failing_claims} failing" if claims else "")
         )
         failed |= not report.ok or failing_claims > 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..core.status import CellStatus
 from ..specs import TableSpec
 from .results import CellResult
 
@@ -14,6 +15,7 @@ class CheckReport:
     failing: list[CellResult] = field(default_factory=list)
     passing: list[CellResult] = field(default_factory=list)
     skipped: list[CellResult] = field(default_factory=list)  # not implemented here, or known deviations
+    stale: list[CellResult] = field(default_factory=list)  # shown from records of older code (checked all the same)
 
     @property
     def ok(self) -> bool:
@@ -28,10 +30,12 @@ def check_table(table: TableSpec, results: dict[tuple[str, str], CellResult]) ->
     """
     report = CheckReport(table.ref)
     for result in results.values():
+        if result.stale:
+            report.stale.append(result)
         expected = result.cell.expect == "reproduce" and result.runnable and result.cell.reported is not None
         if not expected:
             report.skipped.append(result)
-        elif result.status == "reproduced":
+        elif result.status == CellStatus.REPRODUCED:
             report.passing.append(result)
         else:
             report.failing.append(result)

@@ -39,9 +39,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
-import yaml
 
 from ..core.errors import FairbenchError
+from ..specs import TableSpec, load_spec, read_yaml
 from .results import CellResult
 
 SCOPES = ("column", "group", "table")
@@ -224,28 +224,22 @@ def _parse_expect(raw: Any, where: str) -> tuple[str, str]:
 
 
 def load_claims(table_spec_path: Path) -> list[dict[str, Any]]:
-    with open(table_spec_path) as handle:
-        doc = yaml.safe_load(handle) or {}
+    doc = read_yaml(table_spec_path) or {}
     claims = doc.get("claims") or []
     if not isinstance(claims, list):
         raise FairbenchError(f"{table_spec_path}: claims must be a list")
     return claims
 
 
-def _column_groups(results: dict[tuple[str, str], CellResult], table_spec_path: Path) -> list[tuple[str | None, list[str]]]:
-    from ..specs import load_spec
-
-    table = load_spec(Path(table_spec_path))
-    return [(group, [c.id for c in columns]) for group, columns in table.groups(table.columns)]
-
-
-def check_claims(table_spec_path: Path | str, results: dict[tuple[str, str], CellResult]) -> list[ClaimResult]:
-    """Evaluate the ``claims:`` of a table spec against its collected cell results (``report.results.collect``)."""
-    path = Path(table_spec_path)
+def check_claims(table: TableSpec | Path | str, results: dict[tuple[str, str], CellResult]) -> list[ClaimResult]:
+    """Evaluate the ``claims:`` of a table spec (loaded, or its path) against its collected cell results
+    (``report.results.collect``)."""
+    path = table.path if isinstance(table, TableSpec) else Path(table)
     claims = load_claims(path)
     if not claims:
         return []
-    groups = _column_groups(results, path)
+    spec = table if isinstance(table, TableSpec) else load_spec(path)
+    groups = [(group, [c.id for c in columns]) for group, columns in spec.groups(spec.columns)]
     rows = {row for row, _ in results}
     out = []
     seen: set[str] = set()

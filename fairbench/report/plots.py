@@ -23,18 +23,15 @@ import math
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from ..core.errors import FairbenchError
-from ..specs import TableSpec
+from ..specs import TableSpec, read_yaml
 from .results import CellResult
 
 MAX_DATA_TICKS = 8
 
 
 def _plot_section(table: TableSpec) -> tuple[dict[str, Any] | None, dict[str, dict[str, Any]]]:
-    with open(table.path) as handle:
-        doc = yaml.safe_load(handle) or {}
+    doc = read_yaml(table.path) or {}
     raw_rows = doc.get("rows") or []
     blocks = raw_rows if raw_rows and isinstance(raw_rows[0], dict) and "items" in raw_rows[0] else [{"items": raw_rows}]
     items = {}

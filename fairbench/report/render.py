@@ -16,9 +16,10 @@ from typing import Any
 from tabulate import tabulate
 
 from ..core.errors import FairbenchError
+from ..core.status import CellStatus
 from ..specs import TableSpec
 from .claims import check_claims, render_claims_markdown
-from .results import MARKS, CellResult
+from .results import MARKS, STALE_MARK, CellResult
 
 FORMATS = ("md", "latex", "csv", "json")
 CSV_COLUMNS = ["paper", "table", "row", "column", "value", "std", "n", "reported", "reported_std", "status"]
@@ -55,21 +56,24 @@ def cell_text(result: CellResult) -> str:
         if result.std is not None:
             ours += f" ± {fmt(result.std, decimals)}"
     text = ours + (f" ({paper})" if paper else "")
-    mark = MARKS[result.status]
-    return f"{text} {mark}".strip()
+    marks = " ".join(m for m in (MARKS[result.status], STALE_MARK if result.stale else "") if m)
+    return f"{text} {marks}".strip()
 
 
 def _footnotes(table: TableSpec, results: dict[tuple[str, str], CellResult]) -> list[str]:
-    """One note per deviating cell; one per distinct not-run / reported-only reason, naming whole
-    columns where every cell of the column shares it."""
+    """One note per deviating cell; one per distinct not-run / reported-only / stale reason, naming
+    whole columns where every cell of the column shares it."""
     notes: list[str] = []
     by_reason: dict[str, list[tuple[str, str]]] = {}
     for (row, column), result in results.items():
-        if result.status == "deviates" or (result.status == "reproduced" and result.reason):
+        if result.status == CellStatus.DEVIATES or (result.status == CellStatus.REPRODUCED and result.reason):
             mark = MARKS[result.status]
             notes.append(f"{mark} {_row_name(table, row)} / {_column_label(table, column)}: {result.reason}")
-        elif result.status in ("not-run", "reported-only") and result.reason:
-            by_reason.setdefault(f"{MARKS[result.status]} {result.status}: {result.reason}", []).append((row, column))
+        elif result.status in (CellStatus.NOT_RUN, CellStatus.REPORTED_ONLY) and result.reason:
+            by_reason.setdefault(f"{MARKS[result.status]} {result.status.value}: {result.reason}", []).append((row, column))
+    for (row, column), result in results.items():
+        if result.stale:
+            by_reason.setdefault(f"{STALE_MARK}: {result.stale}", []).append((row, column))
     for reason, cells in by_reason.items():
         notes.append(f"{reason} ({', '.join(_places(table, cells))})")
     return notes
@@ -118,17 +122,20 @@ def _header_block(table: TableSpec, results: dict[tuple[str, str], CellResult], 
     prov = provenance(results)
     counts: dict[str, int] = {}
     for result in results.values():
-        counts[result.status] = counts.get(result.status, 0) + 1
+        counts[result.status.value] = counts.get(result.status.value, 0) + 1
+    stale = sum(1 for result in results.values() if result.stale)
     lines = [
         f"Paper `{table.paper}`, {table.table}: {table.title}",
         f"Source of the paper's values: {table.source}",
         f"Variant: {table.variant}. Scale: {scale}"
         + (f" ({table.scales[scale].get('note', 'shorter schedules, see the spec')})" if scale in table.scales else "")
-        + ". Cells: ours ± std (paper), status mark: ✓ reproduced, ✗ deviates, – not run, † reported only.",
+        + ". Cells: ours ± std (paper), status mark: ✓ reproduced, ✗ deviates, – not run, † reported only"
+        + (f"; {STALE_MARK}: made by an older version of the code (see the notes)." if stale else "."),
     ]
     if table.cell_format:
         lines.append(f"Paper's cell format: {table.cell_format}")
-    lines.append("Status counts: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+    lines.append("Status counts: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
+                 + (f"; {STALE_MARK} {stale}" if stale else ""))
     if prov["seeds"]:
         lines.append(
             f"Provenance: datasets {', '.join(prov['datasets'])}; seeds {', '.join(map(str, prov['seeds']))}; "
@@ -172,7 +179,7 @@ def render_markdown(table: TableSpec, results: dict[tuple[str, str], CellResult]
     notes = _footnotes(table, results) + list(table.notes)
     if notes:
         lines += ["Notes:", ""] + [f"- {note}" for note in notes] + [""]
-    claims = render_claims_markdown(check_claims(table.path, results))
+    claims = render_claims_markdown(check_claims(table, results))
     if claims:
         lines += [claims]
     return "\n".join(lines)
@@ -240,7 +247,7 @@ def render_csv(table: TableSpec, results: dict[tuple[str, str], CellResult]) -> 
             r = results[(row.id, column.id)]
             writer.writerow([
                 table.paper, table.table, row.id, column.id, _plain(r.value), _plain(r.std), r.n,
-                r.cell.reported or "", r.cell.reported_std or "", r.status,
+                r.cell.reported or "", r.cell.reported_std or "", r.status.value,
             ])
     return buffer.getvalue()
 
@@ -252,14 +259,14 @@ def render_json(table: TableSpec, results: dict[tuple[str, str], CellResult], sc
             r = results[(row.id, column.id)]
             cells.append({
                 "row": row.id, "column": column.id, "metric": r.cell.metric, "value": r.value, "std": r.std,
-                "n": r.n, "reported": r.cell.reported, "reported_std": r.cell.reported_std, "status": r.status,
-                "reason": r.reason, "expect": r.cell.expect, "tolerance": r.cell.tolerance.describe(),
+                "n": r.n, "reported": r.cell.reported, "reported_std": r.cell.reported_std, "status": r.status.value,
+                "stale": r.stale or None, "reason": r.reason, "expect": r.cell.expect, "tolerance": r.cell.tolerance.describe(),
                 "run": r.cell.run,
             })
     claims = [
         {"id": c.id, "statement": c.statement, "status": c.status, "expect": c.expect, "relation": c.relation,
          "scopes": [{"scope": x.scope, "outcome": x.outcome, "values": x.values} for x in c.scopes]}
-        for c in check_claims(table.path, results)
+        for c in check_claims(table, results)
     ]
     doc = {
         "paper": table.paper, "table": table.table, "title": table.title, "variant": table.variant,

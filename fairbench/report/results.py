@@ -1,9 +1,16 @@
 """Cell results from stored records: aggregate over seeds, compare with the paper, assign a status.
 
-Statuses: ``reproduced`` (within tolerance), ``deviates`` (outside tolerance, or a known deviation
-with its reason), ``not-run`` (no record; the reason says why), ``reported-only`` (the paper's value
-is shown for reference and never asserted), and ``no-reference`` (ours, where the paper prints no
-number to compare with).
+A cell's records are found by the hash of its request (:func:`fairbench.specs.cell_config`, hashed
+by :func:`fairbench.core.hashing.request_hash`) through the store's ``by-request`` index, and
+grouped by the configuration and code versions that made them (the store's run groups). Records
+made by the registered versions of their task, method and components (:mod:`fairbench.catalog`)
+are used when there are any; otherwise the newest older records are shown, marked ``stale`` with
+the versions that differ. Nothing here imports the runner, the methods or torch.
+
+Statuses (:class:`fairbench.core.status.CellStatus`): ``reproduced`` (within tolerance),
+``deviates`` (outside tolerance, or a known deviation with its reason), ``not-run`` (no record;
+the reason says why), ``reported-only`` (the paper's value is shown for reference and never
+asserted), and ``no-reference`` (ours, where the paper prints no number to compare with).
 """
 
 from __future__ import annotations
@@ -14,24 +21,32 @@ from typing import Any
 
 import numpy as np
 
+from ..catalog import Catalog, catalog
 from ..core.errors import FairbenchError
-from ..runner.plan import cell_jobs
-from ..specs import CellSpec, TableSpec
+from ..core.hashing import request_hash
+from ..core.status import CellStatus, RunFailure
+from ..specs import CellSpec, TableSpec, cell_config
 from ..store import RecordStore
 
-MARKS = {"reproduced": "✓", "deviates": "✗", "not-run": "–", "reported-only": "†", "no-reference": ""}
+MARKS = {CellStatus.REPRODUCED: "✓", CellStatus.DEVIATES: "✗", CellStatus.NOT_RUN: "–",
+         CellStatus.REPORTED_ONLY: "†", CellStatus.NO_REFERENCE: ""}
+STALE_MARK = "stale"  # after the status mark of a cell shown from records of older code
 
 
 @dataclass
 class CellResult:
     cell: CellSpec
-    status: str
+    status: CellStatus
     value: float | None = None
     std: float | None = None
     n: int = 0
     reason: str = ""
     runnable: bool = True
     records: list[dict[str, Any]] = field(default_factory=list)
+    stale: str = ""  # why the records are not current (older code versions and how to rerun); "" when current
+
+    def __post_init__(self) -> None:
+        self.status = CellStatus(self.status)
 
     @property
     def reported(self) -> float | None:
@@ -51,57 +66,88 @@ def _number(text: str | None) -> float | None:
         return None
 
 
-def collect(table: TableSpec, store: RecordStore, scale: str = "paper") -> dict[tuple[str, str], CellResult]:
-    return {key: collect_cell(table, cell, store, scale) for key, cell in table.cells.items()}
+@dataclass
+class Found:
+    """What the store holds for one request: the records of one run group, and why they are stale (if so)."""
+
+    records: list[dict[str, Any]] = field(default_factory=list)
+    stale: str = ""
+    failure: RunFailure | None = None  # the newest failure note, when no group has a record
 
 
-def collect_cell(table: TableSpec, cell: CellSpec, store: RecordStore, scale: str = "paper") -> CellResult:
+def find_records(store: RecordStore, request: dict[str, Any], known: Catalog) -> Found:
+    """The records of a request's newest current run group, else of its newest stale one, else its failure."""
+    groups = store.groups_for_request(request_hash(request))
+    made = [[store.load(group, seed) for seed in store.seeds(group)] for group in groups]
+    made = sorted((records for records in made if records), key=_newest)
+    current = [records for records in made if not known.staleness(records[0]["code"])]
+    if current:
+        return Found(current[-1])
+    if made:
+        return Found(made[-1], known.staleness(made[-1][0]["code"]))
+    failures = [failure for failure in map(store.failure, reversed(groups)) if failure is not None]
+    return Found(failure=failures[0] if failures else None)
+
+
+def _newest(records: list[dict[str, Any]]) -> str:
+    """When a group's newest run started (ISO timestamps sort as text); groups hold one code version each."""
+    return max(str(record.get("started", "")) for record in records)
+
+
+def collect(table: TableSpec, store: RecordStore, scale: str = "paper",
+            known: Catalog | None = None) -> dict[tuple[str, str], CellResult]:
+    known = known or catalog()
+    return {key: collect_cell(table, cell, store, scale, known) for key, cell in table.cells.items()}
+
+
+def collect_cell(table: TableSpec, cell: CellSpec, store: RecordStore, scale: str = "paper",
+                 known: Catalog | None = None) -> CellResult:
+    known = known or catalog()
     if cell.expect == "reported-only" and not cell.run:
-        return CellResult(cell, "reported-only", reason=cell.reason, runnable=False)
-    try:
-        job = cell_jobs(table, cell, scale, seeds=1)[0]
-    except FairbenchError as exc:
-        return CellResult(cell, "not-run", reason=_not_implemented(str(exc)), runnable=False)
-    seeds = store.seeds(job.group)
-    if not seeds:
-        failure = store.failure(job.group)
+        return CellResult(cell, CellStatus.REPORTED_ONLY, reason=cell.reason, runnable=False)
+    request = cell_config(table, cell, scale)
+    missing = known.missing(request)
+    if missing:
+        return CellResult(cell, CellStatus.NOT_RUN, reason=missing, runnable=False)
+    found = find_records(store, request, known)
+    if not found.records:
+        failure = found.failure
         reason = failure.message if failure else f"not run yet: fairbench reproduce {table.ref}"
-        status = "reported-only" if cell.expect == "reported-only" else "not-run"
+        status = CellStatus.REPORTED_ONLY if cell.expect == "reported-only" else CellStatus.NOT_RUN
         # cells whose data is absent here cannot run here: check skips them, like unimplemented methods
         runnable = not (failure and failure.blocks_here)
         return CellResult(cell, status, reason=reason, runnable=runnable)
-    records = [store.load(job.group, seed) for seed in seeds]
+    records = found.records
+    stale = f"{found.stale}: rerun with fairbench reproduce {table.ref}" if found.stale else ""
     values = [r["metrics"].get(cell.metric) for r in records]
     if any(v is None for v in values):
         reason = f"the runs record no metric '{cell.metric}'"
         if cell.expect == "reported-only":
-            return CellResult(cell, "reported-only", reason=f"{cell.reason}; {reason}", records=records)
+            return CellResult(cell, CellStatus.REPORTED_ONLY, reason=f"{cell.reason}; {reason}", records=records,
+                              stale=stale)
         raise FairbenchError(f"{table.ref} cell {cell.row}/{cell.column}: {reason}")
     array = np.asarray(values, dtype=float) * cell.factor
     value = float(np.mean(array))
     std = float(np.std(array, ddof=1)) if len(array) > 1 else None
     if std is not None and std < 1e-12 * max(1.0, abs(value)):
         std = 0.0  # identical runs up to floating-point noise
-    result = CellResult(cell, "", value, std, len(array), records=records)
+    result = CellResult(cell, CellStatus.NOT_RUN, value, std, len(array), records=records, stale=stale)
     result.status, result.reason = _status(cell, value, std, result.reported, result.reported_std)
     return result
 
 
-def _not_implemented(message: str) -> str:
-    return message.replace("unknown method", "method not implemented:").split("; known:")[0]
-
-
-def _status(cell: CellSpec, value: float, std: float | None, reported: float | None, reported_std: float | None) -> tuple[str, str]:
+def _status(cell: CellSpec, value: float, std: float | None, reported: float | None,
+            reported_std: float | None) -> tuple[CellStatus, str]:
     if cell.expect == "reported-only":
-        return "reported-only", cell.reason
+        return CellStatus.REPORTED_ONLY, cell.reason
     if reported is None:
-        return "no-reference", "the paper prints no value for this cell"
+        return CellStatus.NO_REFERENCE, "the paper prints no value for this cell"
     if math.isnan(value):
-        return "deviates", "our value is undefined (NaN)"
+        return CellStatus.DEVIATES, "our value is undefined (NaN)"
     if cell.tolerance.allows(value, reported, std, reported_std):
         if cell.expect == "deviates":
-            return "reproduced", f"within tolerance although expected to deviate ({cell.reason})"
-        return "reproduced", ""
+            return CellStatus.REPRODUCED, f"within tolerance although expected to deviate ({cell.reason})"
+        return CellStatus.REPRODUCED, ""
     if cell.expect == "deviates":
-        return "deviates", cell.reason
-    return "deviates", f"|ours − paper| = {abs(value - reported):.4g} > {cell.tolerance.describe()}"
+        return CellStatus.DEVIATES, cell.reason
+    return CellStatus.DEVIATES, f"|ours − paper| = {abs(value - reported):.4g} > {cell.tolerance.describe()}"

@@ -18,6 +18,7 @@ line. ``tests/test_catalog.py`` checks that the catalog equals the imported regi
 from __future__ import annotations
 
 import ast
+import dataclasses
 import functools
 from dataclasses import dataclass
 from pathlib import Path
@@ -162,10 +163,10 @@ class _Sources:
         return self._parsed[parts]
 
     def registering(self, call: str) -> Iterator[_Module]:
-        """The modules that call ``call`` and run on import, as import_submodules discovers them."""
-        for parts, path in self.paths.items():
-            inner = parts[len(self.top):]
-            discovered = path.stem != "__init__" and not any(p.startswith("_") or p in NOT_DISCOVERED for p in inner)
+        """The modules that call ``call`` and run on import, as import_submodules discovers them
+        (a discovered package's ``__init__`` included)."""
+        for parts in self.paths:
+            discovered = not any(p.startswith("_") or p in NOT_DISCOVERED for p in parts[len(self.top):])
             if discovered and call in self.text(parts):
                 yield self.module(parts)
 
@@ -277,7 +278,8 @@ def _method_entry(sources: _Sources, module: _Module, node: ast.expr, entry_fiel
 
 
 def _info(cls: type, values: dict[str, Any], where: str) -> Any:
-    missing = [f for f in (METHOD_FIELDS if cls is MethodInfo else TASK_FIELDS) if f not in values and f != "papers"]
+    required = [f.name for f in dataclasses.fields(cls) if f.default is dataclasses.MISSING]
+    missing = [name for name in required if name not in values]
     if missing:
         raise FairbenchError(f"{where}: the registration gives no {', '.join(missing)}")
     if "papers" in values:

@@ -131,3 +131,23 @@ def test_render_check_and_list_every_table_without_torch(ob_records, tmp_path, m
     assert tables.startswith("exit 0") and "ob:table2" in tables
     methods = (out / "list_methods.txt").read_text()
     assert methods.startswith("exit 0") and "fair_unlearning" in methods
+
+
+@pytest.mark.slow
+def test_a_method_version_bump_renders_real_records_stale(ob_records, monkeypatch):
+    """Records of a real run, read with a catalog where the method moved on: same value, marked stale."""
+    import dataclasses
+
+    from fairbench.catalog import Catalog, catalog
+
+    monkeypatch.delenv("FAIRBENCH_BENCHMARKS", raising=False)
+    table, store = load_table("ob:table2"), RecordStore(ob_records)
+    current = collect(table, store)
+    methods = dict(catalog().methods)
+    methods["ml"] = dataclasses.replace(methods["ml"], version=methods["ml"].version + "-next")
+    bumped = collect(table, store, known=Catalog(methods, catalog().tasks))
+    for key, result in current.items():
+        assert bumped[key].value == result.value and bumped[key].status == result.status
+        assert bool(bumped[key].stale) == (result.cell.run.get("method") == "ml"), key
+    ml = next(r for r in bumped.values() if r.cell.run.get("method") == "ml")
+    assert f"made by method ml version {catalog().methods['ml'].version}, current " in ml.stale

@@ -118,7 +118,8 @@ def collect_cell(table: TableSpec, cell: CellSpec, store: RecordStore, scale: st
         runnable = not (failure and failure.blocks_here)
         return CellResult(cell, status, reason=reason, runnable=runnable)
     records = found.records
-    stale = f"{found.stale}: rerun with fairbench reproduce {table.ref}" if found.stale else ""
+    rerun = f"fairbench reproduce {table.ref}" + ("" if scale == "paper" else f" --scale {scale}")
+    stale = f"{found.stale}: rerun with {rerun}" if found.stale else ""
     values = [r["metrics"].get(cell.metric) for r in records]
     if any(v is None for v in values):
         reason = f"the runs record no metric '{cell.metric}'"

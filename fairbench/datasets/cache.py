@@ -47,8 +47,9 @@ class FileOrigin:
 
 def unwritable_error(folder: Path, exc: OSError) -> CacheNotWritable:
     reason = {errno.ENOSPC: "full", errno.EDQUOT: "over quota", errno.EROFS: "read-only"}.get(exc.errno, "not writable")
+    fix = "free space, or point" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else "point"
     return CacheNotWritable(
-        f"the data cache {folder} is {reason} ({exc.strerror}); free space or point FAIRBENCH_DATA to a writable folder"
+        f"the data cache {folder} is {reason} ({exc.strerror or exc}); {fix} FAIRBENCH_DATA to a writable folder"
     )
 
 
@@ -110,6 +111,28 @@ def _prune_empty(folder: Path) -> None:
 _held: set[str] = set()  # dataset folders this process has locked (flock is per open file, not re-entrant)
 
 
+def _lock_folder(folder: Path, root: Path) -> int:
+    """An open descriptor of ``folder`` holding its exclusive lock. Another process may remove the folder
+    (left empty by a failed download) between our mkdir and our lock: then lock the new one."""
+    for _ in range(100):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            fd = os.open(folder, os.O_RDONLY)
+        except FileNotFoundError:
+            continue  # removed between mkdir and open
+        except OSError as exc:  # whatever the errno (read-only, a file in the way, no permission): unusable
+            _prune_empty(folder)
+            raise unwritable_error(root, exc) from None
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            if os.stat(folder).st_ino == os.fstat(fd).st_ino:
+                return fd
+        except FileNotFoundError:
+            pass
+        os.close(fd)  # we locked a folder that was removed meanwhile
+    raise DataError(f"could not lock {folder}: it keeps disappearing")
+
+
 @contextlib.contextmanager
 def writing(name: str, root: Path | None = None) -> Iterator[Path]:
     """Exclusive write access to ``<cache>/<name>/``: locked, stray ``.part`` files removed, emptied on exit
@@ -120,17 +143,12 @@ def writing(name: str, root: Path | None = None) -> Iterator[Path]:
     if key in _held:  # this process already holds the lock (a download calling a dataset's fetcher)
         yield folder
         return
+    fd = _lock_folder(folder, root)
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        probe = part_path(folder / ".write-probe")  # mkdir succeeds on an existing read-only folder
-        probe.unlink()
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError as exc:
-        if is_unwritable(exc):
+        try:
+            part_path(folder / ".write-probe").unlink()  # mkdir succeeds on an existing read-only folder
+        except OSError as exc:
             raise unwritable_error(root, exc) from None
-        raise
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
         _held.add(key)
         for stray in stray_parts(folder):
             stray.unlink(missing_ok=True)
@@ -141,9 +159,9 @@ def writing(name: str, root: Path | None = None) -> Iterator[Path]:
                 raise unwritable_error(root, exc) from None
             raise
     finally:
+        _prune_empty(folder)  # still under the lock: no other writer is between mkdir and its first file
         _held.discard(key)
         os.close(fd)  # releases the lock
-        _prune_empty(folder)
 
 
 def read_manifest(folder: Path) -> dict[str, dict]:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import gzip
 import hashlib
 import http.client
-import os
 import shutil
 import subprocess
 import sys

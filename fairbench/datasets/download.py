@@ -199,11 +199,24 @@ def _fetch(
     _fail(source, spec, attempts, offline=False)
 
 
+FIX_MARK = " Fix: "
+
+
+def fix_for(source: DatasetSource, root: Path | None = None) -> str:
+    """What the user can do to obtain a dataset, naming the exact folder."""
+    folder = ((root or settings.data_dir()) / source.name).resolve()
+    if source.obtain_note:
+        return f"{source.obtain_note} (here $FAIRBENCH_DATA/{source.name}/ is {folder}/)"
+    files = ", ".join(spec.name for spec in source.files)
+    network = " or unset FAIRBENCH_OFFLINE to use the network sources," if settings.offline() else ""
+    return (f"put {files} in {folder}/ (checked against the sha256 pinned in fairbench/datasets/{source.name}.py),"
+            f"{network} or set FAIRBENCH_MIRROR to a folder holding {source.name}/")
+
+
 def _fail(source: DatasetSource, spec: DataFile, attempts: list[str], offline: bool) -> None:
     tried = "; ".join(attempts) if attempts else "no source configured"
-    hint = f" {source.obtain_note}" if source.obtain_note else ""
     cls = OfflineError if offline else DataError
-    raise cls(f"could not obtain {source.name}/{spec.name} ({tried}).{hint}")
+    raise cls(f"could not obtain {source.name}/{spec.name} ({tried}).{FIX_MARK}{fix_for(source)}")
 
 
 def _install(spec: DataFile, dest: Path, produce, attempts: list[str], label: str) -> bool:

@@ -17,7 +17,7 @@ from ..core.errors import DataError
 from .availability import EXTERNAL
 from .base import DatasetSource
 from .cache import CacheNotWritable, provenance_of, stray_parts, writing
-from .download import install_files, verify_source
+from .download import FIX_MARK, fix_for, install_files, verify_source
 from .registry import DATASETS
 
 
@@ -69,25 +69,15 @@ def download_dataset(name: str, from_dir: Path | None = None) -> DownloadOutcome
     except DataError as exc:
         if from_dir is not None:
             raise  # the user's own folder is wrong: a user error (exit 2), not a failed download
-        error = _without(str(exc), source.obtain_note).removeprefix(f"{name}: ")
-        return DownloadOutcome(name, False, error=error, fix=fix_for(source, root))
+        error, _, fix = str(exc).partition(FIX_MARK)
+        error = _without(error, source.obtain_note).removeprefix(f"{name}: ")
+        return DownloadOutcome(name, False, error=error, fix=fix or fix_for(source, root))
     return _success(source, paths, root, cached_before)
 
 
 def _without(message: str, note: str) -> str:
     """The error without the obtain note it may end with (the note is printed as the fix)."""
     return message.replace(note, "").strip() if note else message
-
-
-def fix_for(source: DatasetSource, root: Path) -> str:
-    """What the user can do to obtain a dataset, naming the exact folder."""
-    folder = (root / source.name).resolve()
-    if source.obtain_note:
-        return f"{source.obtain_note} (here $FAIRBENCH_DATA/{source.name}/ is {folder}/)"
-    files = ", ".join(spec.name for spec in source.files)
-    network = " or unset FAIRBENCH_OFFLINE to use the network sources," if settings.offline() else ""
-    return (f"put {files} in {folder}/ (checked against the sha256 pinned in fairbench/datasets/{source.name}.py),"
-            f"{network} or set FAIRBENCH_MIRROR to a folder holding {source.name}/")
 
 
 def _origin_place(name: str, entry: dict) -> str:
@@ -157,7 +147,8 @@ def verify_rows() -> tuple[list[tuple[str, str, str, str, str]], int, list[Path]
         for file in entry.source.user_files:  # no published checksum: show what was recorded at install
             if (root / name / file).is_file():
                 info = recorded.get(file, {})
-                rows.append((name, file, "present (no published sha256)", info.get("sha256", "not recorded"),
+                digest = info.get("sha256")
+                rows.append((name, file, "present (no published sha256)", f"{digest[:12]}…" if digest else "not recorded",
                              _origin_place(file, info)))
     strays = [p for folder in sorted(root.iterdir()) if folder.is_dir() for p in stray_parts(folder)] \
         if root.is_dir() else []

@@ -348,3 +348,11 @@ def test_two_processes_downloading_the_same_dataset(toys):
     assert [worker.exitcode for worker in workers] == [0, 0]
     assert stray_parts(cache / "toy_b") == []
     assert json.loads((cache / "toy_b" / MANIFEST).read_text())["files"]["table.csv"]["source"] == "mirror"
+
+
+def test_availability_by_name_for_table_listings(toys):
+    from fairbench.datasets.availability import NO_LOADER, availability_of
+
+    assert availability_of("toy_b@anything", reachable=_never).state == PRESENT
+    assert availability_of("toy_a", reachable=_never).state == MANUAL
+    assert availability_of("cub200", reachable=_never).state == NO_LOADER

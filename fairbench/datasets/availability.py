@@ -172,6 +172,20 @@ def _size(size: int | None) -> str:
     return f"{size / 1e6:.1f} MB" if size >= 100_000 else f"{size / 1e3:.0f} kB"
 
 
+def availability_of(name: str, reachable: Callable[[str, str], bool] = probe) -> Availability:
+    """Availability of dataset ``name`` (a variant suffix ``@...`` is ignored) under the current settings, for
+    listings of datasets and of table cells; an image set without a loader is NO_LOADER. ``reachable`` is
+    only asked when FAIRBENCH_OFFLINE is unset (pass ``lambda kind, target: False`` to never probe)."""
+    from ..core import settings
+    from .registry import DATASETS
+
+    name = name.partition("@")[0]
+    if name in EXTERNAL:
+        return external_availability(EXTERNAL[name])
+    return dataset_availability(DATASETS.get(name).source, cache=settings.data_dir(), mirror=settings.mirror_dir(),
+                                offline=settings.offline(), reachable=reachable)
+
+
 _STATE_COLOUR = {PRESENT: "green", OBTAINABLE: "cyan", MANUAL: "yellow", GENERATED: "green", NO_LOADER: "red"}
 
 
@@ -179,13 +193,11 @@ def availability_lines() -> list[str]:
     """``fairbench list datasets``: per dataset a head line (name, state, size, licence), its variants and
     where it is / which source a download would use / what to do (rich markup). Asks the network only
     when FAIRBENCH_OFFLINE is unset."""
-    from ..core import settings
     from .registry import DATASETS
 
-    cache, mirror, offline = settings.data_dir(), settings.mirror_dir(), settings.offline()
-    items = [(dataset_availability(entry.source, cache=cache, mirror=mirror, offline=offline, reachable=probe),
-              [name if v == "default" else f"{name}@{v}" for v in entry.variants]) for name, entry in DATASETS.items()]
-    items += [(external_availability(external), []) for external in EXTERNAL.values()]
+    items = [(availability_of(name), [name if v == "default" else f"{name}@{v}" for v in entry.variants])
+             for name, entry in DATASETS.items()]
+    items += [(availability_of(name), []) for name in EXTERNAL]
     lines = []
     for item, variants in items:
         colour = _STATE_COLOUR[item.state]

@@ -38,7 +38,7 @@ class DownloadOutcome:
                 return f"ok      {self.name}: generated on the fly, nothing to download"
             return (f"ok      {self.name}: {self.files} file(s), {self.bytes:,} bytes, {self.checked}; "
                     f"source: {'; '.join(self.sources)}")
-        return f"FAILED  {self.name}: {self.error}" + (f" Fix: {self.fix}" if self.fix else "")
+        return f"FAILED  {self.name}: {self.error}" + (f"{FIX_MARK}{self.fix}" if self.fix else "")
 
 
 def download_dataset(name: str, from_dir: Path | None = None) -> DownloadOutcome:

@@ -356,3 +356,38 @@ def test_availability_by_name_for_table_listings(toys):
     assert availability_of("toy_b@anything", reachable=_never).state == PRESENT
     assert availability_of("toy_a", reachable=_never).state == MANUAL
     assert availability_of("cub200", reachable=_never).state == NO_LOADER
+
+
+KILLED_MID_COPY = """
+import os, shutil, signal, sys
+from fairbench.datasets import download
+from tests.test_download_cli import _toy
+
+def half_then_die(src, dst):
+    with open(src, "rb") as a, open(dst, "wb") as b:
+        b.write(a.read()[:7])
+        b.flush()
+    os.kill(os.getpid(), signal.SIGKILL)
+
+shutil.copyfile = half_then_die
+download.ensure_files(_toy("toy_b"))
+"""
+
+
+def test_download_killed_with_sigkill_leaves_a_part_that_verify_reports_and_download_cleans(cli, toys):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    cache, _ = toys
+    repo = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(repo)}
+    done = subprocess.run([sys.executable, "-c", KILLED_MID_COPY], env=env, cwd=repo, capture_output=True, timeout=120)
+    assert done.returncode == -signal.SIGKILL, done.stderr.decode()
+    left = stray_parts(cache / "toy_b")
+    assert len(left) == 1 and not (cache / "toy_b" / "table.csv").exists()
+    code, out, _ = cli("verify")
+    assert code == 0 and any(line.startswith("stray") and str(left[0]) in line for line in out.splitlines())
+    assert cli("download", "toy_b")[0] == 0
+    assert stray_parts(cache / "toy_b") == [] and (cache / "toy_b" / "table.csv").read_bytes() == CONTENT

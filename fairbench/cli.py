@@ -80,13 +80,11 @@ def list_(what: str = typer.Argument("tables", help="papers | tables | methods |
         for name, entry in catalog().methods.items():
             table.add_row(name, entry.kind, entry.task, ", ".join(entry.papers), entry.description)
     elif what == "datasets":
-        from .datasets import DATASETS
+        from .datasets.availability import availability_lines
 
-        for col in ("dataset", "variants", "licence"):
-            table.add_column(col)
-        for name, entry in DATASETS.items():
-            variants = ", ".join(name if v == "default" else f"{name}@{v}" for v in entry.variants)
-            table.add_row(name, variants, entry.source.licence)
+        for line in availability_lines():
+            console.print(line, highlight=False)
+        return
     elif what == "protocols":
         from .protocols import PROTOCOLS
 
@@ -109,55 +107,58 @@ def list_(what: str = typer.Argument("tables", help="papers | tables | methods |
 @app.command()
 def download(
     names: Optional[List[str]] = typer.Argument(None, help="dataset names (see `fairbench list datasets`)"),
-    all_: bool = typer.Option(False, "--all", help="every dataset that can be fetched"),
+    all_: bool = typer.Option(False, "--all", help="every registered dataset (manual ones say what file to put where)"),
     mirror: Optional[Path] = typer.Option(None, help="local mirror directory (<mirror>/<dataset>/<file>)"),
     from_: Optional[Path] = typer.Option(
         None, "--from", help="a folder with your own copy of ONE dataset's files (e.g. Yahoo! R3, which may not be redistributed)"
     ),
 ):
-    """Fetch datasets into the cache, verifying checksums; re-fetches missing or corrupt files."""
-    from .datasets import DATASETS, ensure_files
+    """Fetch datasets into the cache, verifying checksums; re-fetches missing or corrupt files. Tries every
+    dataset, one line each, and exits 1 if any could not be obtained."""
+    import os
 
-    if all_:
-        names = [n for n, e in DATASETS.items() if e.source.files]
-    if not names:
-        raise FairbenchError("name at least one dataset, or pass --all")
-    entries = [DATASETS.get(name.partition("@")[0]) for name in names]
-    if mirror is not None and not mirror.is_dir():
-        raise FairbenchError(f"mirror directory {mirror} does not exist")
-    if from_ is not None and (len(entries) != 1 or not from_.is_dir()):
+    from .datasets.obtain import check_names, download_dataset
+
+    names = check_names(names or [], all_)
+    if mirror is not None:
+        if not mirror.is_dir():
+            raise FairbenchError(f"mirror directory {mirror} does not exist")
+        os.environ["FAIRBENCH_MIRROR"] = str(mirror)  # the fetchers of KuaiRec / Yahoo! R3 read it too
+    if from_ is not None and (len(names) != 1 or not from_.is_dir()):
         raise FairbenchError("--from takes an existing folder and exactly one dataset name")
-    for entry in entries:
-        if from_ is not None and entry.source.importer is not None:
-            paths = entry.source.importer(from_)
-        else:
-            paths = ensure_files(entry.source, repair=True, mirror=mirror, from_dir=from_)
-        console.print(f"[green]ok[/green] {entry.source.name}: {len(paths)} file(s) in {settings.data_dir() / entry.source.name}")
+    outcomes = []
+    for name in names:
+        with console.status(f"downloading {name}"):
+            outcome = download_dataset(name, from_)
+        outcomes.append(outcome)
+        console.print(outcome.line(), markup=False, highlight=False)
+    failed = [o for o in outcomes if not o.ok]
+    console.print(f"{len(outcomes) - len(failed)} of {len(outcomes)} dataset(s) in {settings.data_dir()}"
+                  + (f"; not obtained: {', '.join(o.name for o in failed)} (the fix is on each FAILED line)" if failed else ""))
+    if failed:
+        raise typer.Exit(1)
 
 
 @app.command()
 def verify():
-    """Check the sha256 of every cached dataset file; exits 1 if any is corrupt."""
-    from .datasets import DATASETS, verify_source
+    """Check the sha256 of every cached dataset file and show where each came from; exits 1 if any is
+    corrupt. Temporary files left by an interrupted download are listed (the next download removes them)."""
+    from .datasets.obtain import verify_rows
 
-    corrupt = 0
-    table = Table()
-    for col in ("dataset", "file", "state", "sha256"):
-        table.add_column(col)
-    for name, entry in DATASETS.items():
-        for status in verify_source(entry.source):
-            if status.state == "missing":
-                continue
-            colour = "green" if status.state == "ok" else "red"
-            state = "OK" if status.state == "ok" else "CORRUPT"
-            detail = status.found if status.state == "ok" else f"expected {' or '.join(status.expected)}, found {status.found}"
-            table.add_row(name, status.name, f"[{colour}]{state}[/{colour}]", detail)
-            corrupt += status.state == "corrupt"
-    if table.row_count == 0:
+    rows, corrupt, strays = verify_rows()
+    if not rows and not strays:
         console.print(f"no dataset files in {settings.data_dir()}; run `fairbench download NAME`")
         return
+    table = Table()
+    for col in ("dataset", "file", "state", "sha256", "source"):
+        table.add_column(col, overflow="fold")
+    for row in rows:
+        table.add_row(*row)
     console.print(f"cache: {settings.data_dir()}")
     console.print(table)
+    for stray in strays:
+        console.print(f"[yellow]stray[/yellow] {stray}: left by an interrupted download; "
+                      f"`fairbench download {stray.parent.relative_to(settings.data_dir()).parts[0]}` removes it")
     if corrupt:
         err_console.print(f"{corrupt} corrupt file(s); `fairbench download NAME` re-fetches them")
         raise typer.Exit(1)

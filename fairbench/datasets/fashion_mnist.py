@@ -2,7 +2,7 @@
 
 The four IDX ``.gz`` files are verified on their decompressed payload (``verify_decompressed``):
 re-compressed copies (e.g. the Debian package used for the mirror) differ from upstream only in the
-gzip header. The IDX format is parsed here directly (no torchvision download).
+gzip header. Sources: the mirror, the upstream URLs, then Debian's ``dataset-fashion-mnist`` package. The IDX format is parsed here directly (no torchvision download).
 
 ``default``: task ``images``, ``X`` uint8 ``(n, 28, 28)``, ``y`` int64 class 0..9. Parameter
 ``limit_per_class`` (int, optional) keeps the first ``k`` images of every class in each split (for
@@ -18,26 +18,34 @@ import numpy as np
 
 from ..core.errors import FairbenchError
 from ._preprocessing import check_params
-from .base import DataFile, Dataset, DatasetSource, Split
+from .base import DataFile, Dataset, DatasetSource, DebSource, Split
 from .registry import register_dataset
 
 _GITHUB = "https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion/"
 _S3 = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
 
-# decompressed sha256 (payload), from shared/data/SOURCES.md
+# Debian's dataset-fashion-mnist (Expat licence, upstream files re-compressed): its .gz files carry the same
+# payloads; verified byte for byte against the digests of shared/data/SOURCES.md.
+_DEBIAN_PACKAGE = "dataset-fashion-mnist"
+_DEBIAN_FOLDER = "usr/share/datasets/fashion-mnist/"
+
+# decompressed sha256 (payload), from shared/data/SOURCES.md; bytes of the Debian / mirror .gz (upstream's
+# gzip headers carry the file name: 23-24 bytes more)
 _FILES = {
-    "train-images-idx3-ubyte.gz": "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
-    "train-labels-idx1-ubyte.gz": "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
-    "t10k-images-idx3-ubyte.gz": "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
-    "t10k-labels-idx1-ubyte.gz": "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
+    "train-images-idx3-ubyte.gz": ("c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888", 26_421_856),
+    "train-labels-idx1-ubyte.gz": ("bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9", 29_491),
+    "t10k-images-idx3-ubyte.gz": ("5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b", 4_422_079),
+    "t10k-labels-idx1-ubyte.gz": ("0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34", 5_125),
 }
 
 SOURCE = DatasetSource(
     name="fashion_mnist",
     files=tuple(
-        DataFile(name, (digest,), urls=(_GITHUB + name, _S3 + name), verify_decompressed=True)
-        for name, digest in _FILES.items()
+        DataFile(name, (digest,), urls=(_GITHUB + name, _S3 + name), size=size, verify_decompressed=True,
+                 deb_member=_DEBIAN_FOLDER + name)
+        for name, (digest, size) in _FILES.items()
     ),
+    deb_source=DebSource(_DEBIAN_PACKAGE),
     licence="MIT",
     citation=(
         "Xiao, H., Rasul, K. & Vollgraf, R. (2017). Fashion-MNIST: a Novel Image Dataset for Benchmarking Machine "

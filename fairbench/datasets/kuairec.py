@@ -29,12 +29,9 @@ describes no biased part):
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
-import tempfile
 import urllib.request
 import warnings
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -43,7 +40,9 @@ from ..core import settings
 from ..core.errors import DataError, OfflineError
 from ..core.hashing import sha256_file
 from ._preprocessing import check_params
-from ._user_files import install, search_folders
+from ._user_files import install_user_copies, search_folders
+from .archives import extract_files
+from .cache import FileOrigin, commit, is_unwritable, part_path, record_origins, writing
 from .base import Dataset, DatasetSource, Split
 from .registry import register_dataset
 
@@ -74,25 +73,33 @@ SOURCE = DatasetSource(
     description="Kuaishou video watch ratios: big_matrix 7,176 x 10,728 (16.3 % dense), small_matrix 1,411 x 3,327 (99.6 %).",
     obtain_note=OBTAIN,
     importer=lambda folder: import_user_files(folder),  # defined below; no checksum is published
+    user_files=(BIG, SMALL),
+    fetch_urls=(URL,),
+    fetcher=lambda: locate(),
+    approx_bytes=432_000_000,  # the archive
 )
 
 
-def _extract(archive: Path, target: Path) -> None:
-    """Extract big_matrix.csv and small_matrix.csv (wherever they sit in the archive) into ``target``."""
+def _check_extracted(path: Path, name: str) -> None:
+    """The structural check an extracted CSV must pass before it is installed: the loader's columns, and
+    a first block of rows that parses as numbers."""
     try:
-        with zipfile.ZipFile(archive) as zf:
-            members = {Path(m).name: m for m in zf.namelist() if Path(m).name in (BIG, SMALL)}
-            missing = [n for n in (BIG, SMALL) if n not in members]
-            if missing:
-                raise DataError(f"kuairec: {archive} lacks {', '.join(missing)}. {OBTAIN}")
-            target.mkdir(parents=True, exist_ok=True)
-            for name, member in members.items():
-                tmp = target / f".{name}.part"
-                with zf.open(member) as src, open(tmp, "wb") as out:
-                    shutil.copyfileobj(src, out)
-                tmp.replace(target / name)
-    except zipfile.BadZipFile as exc:
-        raise DataError(f"kuairec: {archive} is not a valid zip archive ({exc}). {OBTAIN}") from None
+        read_interactions(path, nrows=1000)
+    except DataError as exc:  # name the member, not the temporary file it was extracted to
+        raise DataError(str(exc).replace(path.name, name)) from None
+
+
+def _install_archive(archive: Path, origin: FileOrigin, target: Path) -> dict[str, Path]:
+    """Extract big_matrix.csv and small_matrix.csv (wherever they sit in the archive) into ``target`` after
+    checking the archive (:mod:`.archives`) and their content; records ``origin`` in the manifest."""
+    with writing(target.name, target.parent) as folder:
+        _check_archive(archive)
+        try:
+            extracted = extract_files(archive, (BIG, SMALL), folder, _check_extracted)
+        except DataError as exc:
+            raise DataError(f"kuairec: {exc}. {OBTAIN}") from None
+        record_origins(folder, {name: (origin, item.sha256, item.size) for name, item in extracted.items()})
+    return {name: item.path for name, item in extracted.items()}
 
 
 def md5_file(path: Path) -> str:
@@ -116,15 +123,15 @@ def fetch_archive(target: Path) -> Path:
     if settings.offline():
         raise OfflineError(f"kuairec: data not present (FAIRBENCH_OFFLINE=1). {OBTAIN}")
     target.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{ARCHIVE}.", suffix=".part", dir=target)
-    os.close(fd)
-    tmp = Path(tmp_name)
+    tmp = part_path(target / ARCHIVE)
     try:
         request = urllib.request.Request(URL, headers={"User-Agent": "fairbench"})
         with urllib.request.urlopen(request, timeout=60) as response, open(tmp, "wb") as out:
             shutil.copyfileobj(response, out)
-        tmp.replace(target / ARCHIVE)
+        commit(tmp, target / ARCHIVE)
     except OSError as exc:
+        if is_unwritable(exc):
+            raise
         raise DataError(f"kuairec: downloading {URL} failed ({exc}). {OBTAIN}") from None
     finally:
         tmp.unlink(missing_ok=True)
@@ -140,15 +147,13 @@ def locate(allow_download: bool = True) -> dict[str, Path]:
             return {n: folder / n for n in (BIG, SMALL)}
     for folder in search_folders(NAME):
         if (folder / ARCHIVE).is_file():
-            _check_archive(folder / ARCHIVE)
-            _extract(folder / ARCHIVE, cache)
-            return {n: cache / n for n in (BIG, SMALL)}
+            where = "cache" if folder == cache else "mirror"
+            return _install_archive(folder / ARCHIVE, FileOrigin(where, f"{folder / ARCHIVE}"), cache)
     if not allow_download or settings.offline():
         raise DataError(f"kuairec: data not present. {OBTAIN}")
-    archive = fetch_archive(cache)
-    _check_archive(archive)
-    _extract(archive, cache)
-    return {n: cache / n for n in (BIG, SMALL)}
+    with writing(NAME):
+        archive = fetch_archive(cache)
+    return _install_archive(archive, FileOrigin("url", URL), cache)
 
 
 def import_user_files(source: Path, directory: Path | None = None) -> dict[str, Path]:
@@ -157,21 +162,19 @@ def import_user_files(source: Path, directory: Path | None = None) -> dict[str, 
     source = Path(source)
     target = Path(directory) if directory is not None else settings.data_dir() / NAME
     if (source / ARCHIVE).is_file():
-        _check_archive(source / ARCHIVE)
-        _extract(source / ARCHIVE, target)
-    else:
-        found = {p.name: p for name in (BIG, SMALL) for p in sorted(source.rglob(name))[:1]}
-        missing = [n for n in (BIG, SMALL) if n not in found]
-        if missing:
-            raise DataError(f"kuairec: {', '.join(missing)} not found under {source}. {OBTAIN}")
-        for name, path in found.items():
-            read_interactions(path)
-            install(path, target / name)
-    return {n: target / n for n in (BIG, SMALL)}
+        return _install_archive(source / ARCHIVE, FileOrigin("user folder", str(source / ARCHIVE)), target)
+    found = {p.name: p for name in (BIG, SMALL) for p in sorted(source.rglob(name))[:1]}
+    missing = [n for n in (BIG, SMALL) if n not in found]
+    if missing:
+        raise DataError(f"kuairec: {', '.join(missing)} not found under {source}. {OBTAIN}")
+    for path in found.values():
+        read_interactions(path)
+    return install_user_copies(found, target)
 
 
-def read_interactions(path: Path) -> dict[str, np.ndarray]:
-    """``user``, ``item`` (int64), ``watch_ratio`` (float64), ``timestamp`` (float64) columns."""
+def read_interactions(path: Path, nrows: int | None = None) -> dict[str, np.ndarray]:
+    """``user``, ``item`` (int64), ``watch_ratio`` (float64), ``timestamp`` (float64) columns (the first
+    ``nrows`` rows when given); DataError naming the file when the layout or the values are wrong."""
     import pandas as pd
 
     try:
@@ -181,9 +184,12 @@ def read_interactions(path: Path) -> dict[str, np.ndarray]:
     missing = [c for c in ("user_id", "video_id", "timestamp", "watch_ratio") if c not in header]
     if missing:
         raise DataError(f"kuairec: {path.name} lacks column(s) {', '.join(missing)} (expected {', '.join(COLUMNS)})")
-    frame = pd.read_csv(path, usecols=["user_id", "video_id", "timestamp", "watch_ratio"],
-                        dtype={"user_id": np.int64, "video_id": np.int64, "timestamp": np.float64,
-                               "watch_ratio": np.float64})
+    try:
+        frame = pd.read_csv(path, usecols=["user_id", "video_id", "timestamp", "watch_ratio"], nrows=nrows,
+                            dtype={"user_id": np.int64, "video_id": np.int64, "timestamp": np.float64,
+                                   "watch_ratio": np.float64})
+    except (ValueError, OSError) as exc:  # non-numeric or missing ids, a broken file
+        raise DataError(f"kuairec: {path.name} does not hold numeric interactions: {exc}") from None
     if frame["watch_ratio"].isna().any() or (frame[["user_id", "video_id"]] < 0).any().any():
         raise DataError(f"kuairec: {path.name} has missing watch ratios or negative ids")
     return {"user": frame["user_id"].to_numpy(), "item": frame["video_id"].to_numpy(),

@@ -31,7 +31,7 @@ from ..core import settings
 from ..core.errors import DataError
 from ..core.hashing import sha256_file
 from ._preprocessing import check_params
-from ._user_files import install, search_folders
+from ._user_files import install_user_copies, search_folders
 from .base import Dataset, DatasetSource, Split
 from .registry import register_dataset
 
@@ -61,6 +61,9 @@ SOURCE = DatasetSource(
     description="15,400 users x 1,000 songs: 311,704 self-selected and 54,000 randomly selected ratings (1-5).",
     obtain_note=OBTAIN,
     importer=lambda folder: import_user_files(folder),  # defined below; no checksum is published
+    user_files=(TRAIN_FILE, TEST_FILE),
+    fetcher=lambda: locate(),  # the cache or the mirror only: never downloaded
+    approx_bytes=3_459_357 + 577_233,
 )
 
 
@@ -116,7 +119,7 @@ def import_user_files(source: Path, directory: Path | None = None, *, check_size
                 "if it is a faithful copy (e.g. other line endings), import it with check_size=False"
             )
         read_ratings(source / name)
-    return {name: install(source / name, target / name) for name in (TRAIN_FILE, TEST_FILE)}
+    return install_user_copies({name: source / name for name in (TRAIN_FILE, TEST_FILE)}, target)
 
 
 def load_default(paths: dict[str, Path], seed: int = 0, **params) -> Dataset:

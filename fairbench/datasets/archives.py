@@ -1,0 +1,126 @@
+"""Extracting dataset archives without trusting them.
+
+A zip may come from a mirror, a download or the user's folder. Before anything is written its whole
+member list is checked: no absolute or ``..`` paths, no symbolic links, at most ``max_members``
+members, declared sizes within ``max_bytes`` and a compression ratio no zip of real data reaches.
+While a member is written, the bytes actually produced are counted (a member may lie about its
+size). Each extracted file goes to a temporary file, is checked by the caller's ``check`` and only
+then renamed into place, so "ok" means the content was verified. Every refusal is a one-line
+:class:`~fairbench.core.errors.DataError`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import stat
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Callable
+
+from ..core.errors import DataError
+from .cache import commit, part_path
+
+
+@dataclass(frozen=True)
+class ArchiveLimits:
+    max_members: int = 10_000
+    max_bytes: int = 8 << 30  # 8 GiB of extracted data (KuaiRec 2.0 unpacks to under 2 GiB)
+    max_ratio: int = 200  # uncompressed / compressed bytes of one member; CSV compresses about 5:1
+
+
+@dataclass(frozen=True)
+class Extracted:
+    path: Path
+    sha256: str
+    size: int
+
+
+def _member_problem(info: zipfile.ZipInfo, limits: ArchiveLimits) -> str | None:
+    name = info.filename.replace("\\", "/")
+    parts = PurePosixPath(name).parts
+    if name.startswith("/") or (parts and ":" in parts[0]) or ".." in parts:
+        return f"member {info.filename!r} points outside the archive's folder"
+    if stat.S_ISLNK(info.external_attr >> 16):
+        return f"member {info.filename!r} is a symbolic link"
+    if info.file_size > limits.max_bytes:
+        return f"member {info.filename!r} unpacks to {info.file_size:,} bytes (limit {limits.max_bytes:,})"
+    if info.file_size > max(info.compress_size, 1) * limits.max_ratio and info.file_size > (1 << 20):
+        return f"member {info.filename!r} has a compression ratio above {limits.max_ratio}:1 (a zip bomb?)"
+    return None
+
+
+def checked_members(archive: Path, limits: ArchiveLimits) -> dict[str, zipfile.ZipInfo]:
+    """``{member name: info}`` of a zip whose every member passed the checks; DataError naming the first problem."""
+    try:
+        with zipfile.ZipFile(archive) as zf:
+            infos = zf.infolist()
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise DataError(f"{archive} is not a readable zip archive ({exc})") from None
+    if len(infos) > limits.max_members:
+        raise DataError(f"{archive} has {len(infos):,} members (limit {limits.max_members:,}); refused")
+    total = 0
+    for info in infos:
+        problem = _member_problem(info, limits)
+        if problem:
+            raise DataError(f"{archive}: {problem}; refused")
+        total += info.file_size
+    if total > limits.max_bytes:
+        raise DataError(f"{archive} unpacks to {total:,} bytes (limit {limits.max_bytes:,}); refused")
+    return {info.filename: info for info in infos}
+
+
+def extract_files(
+    archive: Path,
+    wanted: tuple[str, ...],
+    target: Path,
+    check: Callable[[Path, str], None],
+    limits: ArchiveLimits = ArchiveLimits(),
+) -> dict[str, Extracted]:
+    """Extract the members whose base name is in ``wanted`` (wherever they sit) into ``target/<name>``.
+
+    ``check(tmp_path, name)`` verifies each extracted file before it is renamed into place and raises
+    DataError if the content is wrong. Nothing is installed unless every wanted file is present and passes.
+    """
+    members = checked_members(archive, limits)
+    found: dict[str, str] = {}
+    for member in members:
+        base = PurePosixPath(member.replace("\\", "/")).name
+        if base in wanted and not member.endswith("/"):
+            found.setdefault(base, member)  # the first copy; macOS archives add __MACOSX/._name shadows later
+    missing = [name for name in wanted if name not in found]
+    if missing:
+        raise DataError(f"{archive} lacks {', '.join(missing)}")
+    target.mkdir(parents=True, exist_ok=True)
+    staged: dict[str, tuple[Path, str, int]] = {}
+    try:
+        with zipfile.ZipFile(archive) as zf:
+            for name, member in found.items():
+                tmp = part_path(target / name)
+                staged[name] = (tmp, "", 0)  # registered first: removed in `finally` even if the copy fails
+                staged[name] = (tmp, *_copy_limited(zf, members[member], tmp, limits))
+                check(tmp, name)
+        installed = {}
+        for name, (tmp, digest, size) in staged.items():
+            commit(tmp, target / name)
+            installed[name] = Extracted(target / name, digest, size)
+        return installed
+    except (zipfile.BadZipFile, EOFError) as exc:
+        raise DataError(f"{archive} is damaged ({exc})") from None
+    finally:
+        for tmp, _, _ in staged.values():
+            tmp.unlink(missing_ok=True)
+
+
+def _copy_limited(zf: zipfile.ZipFile, info: zipfile.ZipInfo, tmp: Path, limits: ArchiveLimits) -> tuple[str, int]:
+    """Copy one member, hashing it, and stop as soon as it produces more bytes than it declared."""
+    digest, written = hashlib.sha256(), 0
+    ceiling = min(info.file_size, limits.max_bytes)
+    with zf.open(info) as src, open(tmp, "wb") as out:
+        for block in iter(lambda: src.read(1 << 20), b""):
+            written += len(block)
+            if written > ceiling:
+                raise DataError(f"member {info.filename!r} produces more than its declared {info.file_size:,} bytes; refused")
+            digest.update(block)
+            out.write(block)
+    return digest.hexdigest(), written

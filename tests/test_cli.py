@@ -26,7 +26,7 @@ def test_help_everywhere(cli):
         (["run", "--method", "ml", "--dataset", "compas", "--fraction", "0.1"], "need a --protocol"),
         (["run", "--method", "ml", "--dataset", "compas", "--protocol", "nope"], "unknown protocol 'nope'"),
         (["run", "--method", "ml", "--dataset", "compas", "--set", "oops"], "--set expects key=value"),
-        (["run", "--method", "ml", "--dataset", "compas", "--set", "bogus.key=1"], "does not take bogus"),
+        (["run", "--method", "ml", "--dataset", "compas", "--set", "bogus.key=1"], "bogus: task 'cf_discrete' takes no such key; accepted: params"),
         (["reproduce", "table2"], "ob:table2"),
         (["reproduce", "ob:table99"], "unknown table 'ob:table99'"),
         (["reproduce", "ob:table2", "--scale", "huge"], "unknown scale 'huge'"),
@@ -57,7 +57,8 @@ def test_dataset_and_method_selection_plans_only_those_cells():
     german_bt = plan_table(table, seeds=1, datasets={"german"}, methods={"bt"})
     assert {job.config["dataset"] for job in german.jobs} == {"german@cfdebias"}
     assert 0 < len(german_bt.jobs) < len(german.jobs) < len(everything.jobs)
-    assert {job.config["method"] for job in german_bt.jobs} == {"bt"}
+    assert {job.config["method"] for job in german_bt.jobs if job.key in german_bt.requested} == {"bt"}
+    assert {job.config["task"] for job in german_bt.jobs if job.key not in german_bt.requested} == {"train_base"}
     assert german.selected == len(table.rows) * len(table.columns) // 2
 
 

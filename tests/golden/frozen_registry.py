@@ -15,7 +15,8 @@ def _never_run(config):
 
 def register() -> None:
     if "golden_task" not in TASKS:
-        TASKS.register("golden_task", TaskEntry("golden_task", _never_run, "1", "frozen stand-in", ("params",)))
+        TASKS.register("golden_task", TaskEntry("golden_task", _never_run, "1", "frozen stand-in", ("params",),
+                                                      parse=lambda config: config))
     for name in ("golden_ml", "golden_ftu"):
         if name not in METHODS:
             METHODS.register(name, MethodEntry(name, "predictor", _never_run, "golden_task", "1", "frozen stand-in"))

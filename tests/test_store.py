@@ -103,14 +103,6 @@ def test_process_executor_matches_serial(fb_env, demo_table):
         assert store.load(outcome.job.group, 0)["metrics"] == parallel[outcome.job.group]
 
 
-def test_nested_jobs_share_the_callers_store(tmp_path):
-    from fairbench.store import use_store
-
-    with use_store(tmp_path / "elsewhere"):
-        assert RecordStore().root == tmp_path / "elsewhere"
-    assert RecordStore(tmp_path).root == tmp_path
-
-
 def test_check_skips_cells_whose_data_is_absent(fb_env, monkeypatch, tmp_path, demo_table):
     from fairbench.report.check import check_table
     from fairbench.report.results import collect

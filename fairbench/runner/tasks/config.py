@@ -116,7 +116,7 @@ class MethodSpec:
             if not _accepts(named[key].annotation, named[key].default, value):
                 expected = named[key].annotation if named[key].annotation is not inspect.Parameter.empty \
                     else type(named[key].default).__name__
-                raise refuse(f"{params_where}.{key}", f"{value!r} is not a {expected}", f"a {expected}")
+                raise refuse(f"{params_where}.{key}", f"{value!r} is not of type {expected}", f"a value of type {expected}")
         missing = [n for n, p in named.items() if p.default is p.empty and n not in given
                    and not (use_defaults and n in entry.defaults)]
         if missing:
@@ -148,19 +148,25 @@ def dataset_name(value: Any) -> str:
     return value
 
 
-def metric_names(value: Any, task: str, provided: Iterable[str], default: Iterable[str]) -> tuple[str, ...]:
-    """Registered metric names whose declared inputs task ``task`` can provide."""
+def metric_names(value: Any, task: str, provided: Iterable[str], default: Iterable[str],
+                 splits: Iterable[str] = ("test",)) -> tuple[str, ...]:
+    """Registered metric names whose declared inputs (and splits) task ``task`` can provide."""
     names = list(default) if value is None else value
     if isinstance(names, str) or not isinstance(names, (list, tuple)):
         raise refuse("metrics", f"expected a list of metric names, got {value!r}", "[name, ...]")
-    provided = set(provided)
-    usable = sorted(n for n, info in METRICS.items() if set(info.needs.inputs_without_split()) <= provided)
+    provided, splits = set(provided), set(splits)
+
+    def lacking(name: str) -> list[str]:
+        needs = METRICS.get(name).needs
+        return sorted(set(needs.inputs_without_split()) - provided) + sorted(
+            f"{split} split" for split in needs.splits() - splits)
+
+    usable = [n for n in METRICS.names() if not lacking(n)]
     for name in names:
         if name not in METRICS:
             raise refuse("metrics", f"unknown metric '{name}'", usable)
-        if name not in usable:
-            missing = sorted(set(METRICS.get(name).needs.inputs_without_split()) - provided)
-            raise refuse("metrics", f"task '{task}' cannot give metric '{name}' its {', '.join(missing)}", usable)
+        if lacking(name):
+            raise refuse("metrics", f"task '{task}' cannot give metric '{name}' its {', '.join(lacking(name))}", usable)
     return tuple(names)
 
 

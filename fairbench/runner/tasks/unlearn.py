@@ -146,7 +146,8 @@ class UnlearnConfig(RunConfig):
         check_keys("leakage", leakage, ("delta",))
         return cls(**common, model=learner, protocol=ProtocolSpec.parse(config.get("protocol")),
                    redraw=tuple(redraw), reference=reference,
-                   metrics=metric_names(config.get("metrics"), "unlearn", UNLEARN_INPUTS, DEFAULT_METRICS),
+                   metrics=metric_names(config.get("metrics"), "unlearn", UNLEARN_INPUTS, DEFAULT_METRICS,
+                                        splits=("test", "retain", "forget")),
                    leakage=leakage)
 
     def base_model_run(self) -> dict[str, Any]:

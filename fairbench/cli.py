@@ -361,6 +361,7 @@ def reproduce(
             summary = reproduce_table(
                 table, store, scale=scale, seeds=seeds, n_jobs=jobs, force=force,
                 datasets=only_datasets, methods=only_methods, on_start=on_start, on_done=on_done,
+                plan=plans[table.ref],
             )
         not_implemented = sorted({name for failure in summary.plan.skipped.values() for name in failure.missing_methods})
         failed = summary.count(RunStatus.INVALID, RunStatus.CRASHED)

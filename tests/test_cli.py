@@ -142,6 +142,21 @@ def test_train_caches_a_base_model(cli, fb_env):
     assert "reused" in cli("train", "--dataset", "compas@fairunlearn", "--model", "logreg", "--seed", "1")[1]
 
 
+def test_run_of_an_unlearning_cell_trains_its_base_model_first_and_reuses_it(cli, fb_env):
+    from fairbench.store import RecordStore
+
+    args = ("run", "--method", "newton", "--dataset", "compas@fairunlearn", "--protocol", "uniform",
+            "--fraction", "0.05", "--set", "model.method=fair_logreg", "--set", "model.params.penalty=none")
+    code, out, err = cli(*args)
+    assert code == 0, err
+    assert out.count("stored ") == 2 and "l2_to_retrain" in out  # the train_base run, then the unlearning run
+    records = {r["config"]["task"]: r for r in RecordStore().iter_records()}
+    original = records["unlearn"]["info"]["dependencies"]["original"]
+    assert original["task"] == "train_base" and original["group"] == records["train_base"]["key"]["group"]
+    code, out, _ = cli(*args, "--seed", "1")  # another deletion draw from the same original model
+    assert code == 0 and out.count("stored ") == 1
+
+
 def test_every_registered_dataset_has_a_source(fb_env):
     for name, entry in DATASETS.items():
         assert entry.source.licence and entry.source.citation, name

@@ -132,6 +132,13 @@ def recall_at_k(users, items, y_true, score, k, convention: str = "drjl") -> flo
     return _mean(vals, f"Recall@{k} ({convention})")
 
 
+# The AutoDebias convention under its own names, so a task asks for either convention like any metric.
+register_metric("ndcg_at_k_autodebias", kind="ranking", higher_is_better=True,
+                needs=Needs(("users", "items", "y", "score", "k"), options={"convention": "autodebias"}))(ndcg_at_k)
+register_metric("recall_at_k_autodebias", kind="ranking", higher_is_better=True,
+                needs=Needs(("users", "items", "y", "score", "k"), options={"convention": "autodebias"}))(recall_at_k)
+
+
 def ranking_report(users, items, y_true, score, k) -> dict[str, float]:
     """Helper: AUC plus NDCG@K and Recall@K in both conventions, keys ``auc``, ``ndcg@K``,
     ``recall@K`` (DR-JL, primary), ``ndcg@K_autodebias``, ``recall@K_autodebias``, ``n_users``,

@@ -55,8 +55,10 @@ def reproduce_table(
     methods: set[str] | None = None,
     on_start: Callable[[int], None] | None = None,
     on_done: Callable[[Outcome], None] | None = None,
+    plan: Plan | None = None,
 ) -> RunSummary:
-    plan = plan_table(table, scale, seeds, datasets, methods)
+    """Run the missing jobs of ``table`` (``plan``: the table's plan when the caller already made it)."""
+    plan = plan or plan_table(table, scale, seeds, datasets, methods)
     requested = [job for job in plan.jobs if job.key in plan.requested]
     todo, reused = pending_jobs(requested, store, force)
     summary = RunSummary(plan=plan, reused=reused)

@@ -3,7 +3,7 @@
 A task is registered with
 
 - ``parse(config: dict) -> <its config dataclass>``: the typed, fully checked run configuration
-  (:mod:`fairbench.runner.tasks.config`), built when a job is planned and again in the worker;
+  (``tasks/config.py``), built when a job is planned and again in the worker;
 - ``needs(config) -> {name: run config}``: the runs it depends on (an unlearning run needs its
   original model's ``train_base`` run); the runner plans, orders and runs them first;
 - ``fn(config, deps) -> TaskResult``: the run itself, a pure function of its configuration and of its
@@ -64,12 +64,13 @@ class TaskEntry:
 TASKS: Registry[TaskEntry] = Registry("task")
 
 
-def register_task(name: str, version: str, description: str, *, parse: Callable[[dict[str, Any]], Any],
-                  config_keys: tuple[str, ...] = (),
+def register_task(name: str, version: str, description: str, *, config: Any,
                   components: Callable[[dict[str, Any]], tuple[str, ...]] | None = None,
                   needs: Callable[[Any], dict[str, dict[str, Any]]] | None = None):
+    """Register ``fn(config, deps)`` as task ``name``; ``config`` is its configuration class (with
+    ``KEYS``, the keys a run block may hold besides task/method/dataset/seed, and ``parse``)."""
     def decorate(fn: Callable[[Any, Mapping[str, Stored]], TaskResult]) -> Callable[[Any, Mapping[str, Stored]], TaskResult]:
-        TASKS.register(name, TaskEntry(name, fn, version, description, config_keys, parse,
+        TASKS.register(name, TaskEntry(name, fn, version, description, config.KEYS, config.parse,
                                        components or _no_components, needs or _no_needs))
         return fn
 

@@ -27,14 +27,12 @@ import numpy as np
 
 from ...core.determinism import limited_threads
 from ...core.errors import FairbenchError
-from ...datasets import load_dataset
 from ...methods.fairness._adversarial_vae import AdversarialVAE, VAESettings
 from .base import Stored, TaskResult, data_summary, register_task
 from .config import BASE_KEYS, RunConfig, as_dict, check_keys, positive_int
 from .evaluation import Inputs, evaluate
 
 DEFAULT_COUNTERFACTUALS = 1000
-CF_CONTINUOUS_KEYS = ("params", "dataset_params", "generator", "evaluation")
 _GENERATORS: dict[str, AdversarialVAE] = {}  # per process: the methods of one table share a seed's VAE
 _CACHE_SIZE = 64  # a VAE is ~100 kB; a table visits (datasets x seeds) of them, column by column
 # output name -> registered metric
@@ -47,12 +45,14 @@ def _as_columns(s: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class CfContinuousConfig(RunConfig):
+    KEYS = ("params", "dataset_params", "generator", "evaluation")
+
     generator: VAESettings
     counterfactuals: int
 
     @classmethod
     def parse(cls, config: dict[str, Any]) -> "CfContinuousConfig":
-        check_keys("", config, BASE_KEYS + CF_CONTINUOUS_KEYS)
+        check_keys("", config, BASE_KEYS + cls.KEYS)
         # this task never applied a method's registry defaults; its numbers were made without them
         common = cls.common(config, kinds=("predictor",), use_defaults=False)
         evaluation = as_dict("evaluation", config.get("evaluation"))
@@ -75,13 +75,9 @@ def counterfactual_generator(config: CfContinuousConfig, data) -> AdversarialVAE
     return _GENERATORS[key]
 
 
-@register_task(
-    "cf_continuous",
-    version="1",
-    description="fit f(x, a) on train; test MSE, continuous CF-metric (adversarial-VAE counterfactuals), training time",
-    config_keys=CF_CONTINUOUS_KEYS,
-    parse=CfContinuousConfig.parse,
-)
+@register_task("cf_continuous", version="1", config=CfContinuousConfig,
+               description="fit f(x, a) on train; test MSE, continuous CF-metric (adversarial-VAE counterfactuals), "
+                           "training time")
 def run(config: CfContinuousConfig, deps: Mapping[str, Stored]) -> TaskResult:
     # the networks are tiny: one intra-op thread is faster than two contending ones, and the
     # executor parallelises over jobs instead
@@ -90,7 +86,7 @@ def run(config: CfContinuousConfig, deps: Mapping[str, Stored]) -> TaskResult:
 
 
 def _run(config: CfContinuousConfig) -> TaskResult:
-    data = load_dataset(config.dataset, seed=config.streams.seed("split"), params=config.dataset_params)
+    data = config.load_data()
     if data.train.s is None or data.task != "regression":
         raise FairbenchError(f"task cf_continuous needs a regression dataset with a sensitive variable; {data.name} is not")
     R = config.counterfactuals

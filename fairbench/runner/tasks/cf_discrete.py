@@ -25,12 +25,10 @@ import numpy as np
 
 from ...core.errors import FairbenchError
 from ...core.groupmaps import GroupMeans, GroupQuantileMap
-from ...datasets import load_dataset
 from .base import Stored, TaskResult, data_summary, register_task
 from .config import BASE_KEYS, RunConfig, check_keys, metric_names
 from .evaluation import Inputs, evaluate
 
-CF_DISCRETE_KEYS = ("params", "dataset_params", "metrics")
 DEFAULT_METRICS = ("expected_accuracy", "accuracy", "roc_auc", "cf_metric", "cf_metric_per_instance",
                    "eo_fairness", "eo_fairness_pipeline", "aa_fairness")
 # what this task gives its metrics, all on the test split
@@ -40,26 +38,23 @@ CF_DISCRETE_INPUTS = ("y", "score", "pred", "y_rank", "X", "s", "predict", "pred
 
 @dataclass(frozen=True)
 class CfDiscreteConfig(RunConfig):
+    KEYS = ("params", "dataset_params", "metrics")
+
     metrics: tuple[str, ...]
 
     @classmethod
     def parse(cls, config: dict[str, Any]) -> "CfDiscreteConfig":
-        check_keys("", config, BASE_KEYS + CF_DISCRETE_KEYS)
+        check_keys("", config, BASE_KEYS + cls.KEYS)
         # this task never applied a method's registry defaults; its numbers were made without them
         common = cls.common(config, kinds=("predictor",), use_defaults=False)
         return cls(**common, metrics=metric_names(config.get("metrics"), "cf_discrete", CF_DISCRETE_INPUTS,
                                                   DEFAULT_METRICS))
 
 
-@register_task(
-    "cf_discrete",
-    version="3",
-    description="fit f(s, a) on train; ACC (expected), AUC, CF-metric, EO and AA fairness on test",
-    config_keys=CF_DISCRETE_KEYS,
-    parse=CfDiscreteConfig.parse,
-)
+@register_task("cf_discrete", version="3", config=CfDiscreteConfig,
+               description="fit f(s, a) on train; ACC (expected), AUC, CF-metric, EO and AA fairness on test")
 def run(config: CfDiscreteConfig, deps: Mapping[str, Stored]) -> TaskResult:
-    data = load_dataset(config.dataset, seed=config.streams.seed("split"), params=config.dataset_params)
+    data = config.load_data()
     if data.train.s is None or data.train.s.ndim != 1:
         raise FairbenchError(f"task cf_discrete needs a discrete sensitive attribute; {data.name} has none")
     model = config.method.build(random_state=config.streams.seed("method"))

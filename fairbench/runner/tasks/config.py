@@ -16,7 +16,7 @@ from typing import Any, Iterable
 
 from ...core.errors import FairbenchError
 from ...core.seeding import SeedStreams
-from ...datasets import parse_dataset_name
+from ...datasets import load_dataset, parse_dataset_name
 from ...methods import METHODS
 from ...metrics import METRICS
 from ...protocols import PROTOCOLS
@@ -244,6 +244,10 @@ class RunConfig:
     dataset_params: dict[str, Any]
     seed: int
     streams: SeedStreams
+
+    def load_data(self) -> Any:
+        """The dataset, split by the ``split`` stream."""
+        return load_dataset(self.dataset, seed=self.streams.seed("split"), params=self.dataset_params)
 
     @classmethod
     def common(cls, config: dict[str, Any], *, kinds: tuple[str, ...], held: Iterable[str] = (),

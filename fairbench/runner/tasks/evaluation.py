@@ -3,7 +3,7 @@
 A task describes what it can give (:class:`Inputs`: its splits, a model's predictions on them, and
 run-level values such as a predictor function or group maps); :func:`evaluate` looks each metric's
 :class:`~fairbench.metrics.registry.Needs` up and calls it. The names of the inputs a task can give are
-also what its configuration checks metric names against (:func:`fairbench.runner.tasks.config.metric_names`).
+also what its configuration checks metric names against (``metric_names`` in ``tasks/config.py``).
 """
 
 from __future__ import annotations

@@ -25,10 +25,11 @@ from typing import Any, Mapping
 import numpy as np
 
 from ...core.errors import FairbenchError
-from ...datasets import Split, load_dataset
-from ...metrics.ranking import CONVENTIONS, pooled_auc, ranking_report
+from ...datasets import Split
+from ...metrics.ranking import CONVENTIONS, pooled_auc
 from .base import Stored, TaskResult, register_task
 from .config import BASE_KEYS, RunConfig, as_dict, check_keys, choice, positive_int, refuse
+from .evaluation import Inputs, evaluate
 
 DEFAULT_SPLIT = {"train": 0.05, "valid": 0.05}
 
@@ -49,11 +50,10 @@ def binarise(y: np.ndarray, threshold: float) -> np.ndarray:
     return (np.asarray(y, dtype=float) >= threshold).astype(np.int64)
 
 
-RECOMMEND_KEYS = ("params", "dataset_params", "threshold", "k", "metric_convention", "split")
-
-
 @dataclass(frozen=True)
 class RecommendConfig(RunConfig):
+    KEYS = ("params", "dataset_params", "threshold", "k", "metric_convention", "split")
+
     threshold: float | None  # None: the dataset's label_threshold (else 3)
     k: int | None  # None: the dataset's ranking_k (else 5)
     metric_convention: str
@@ -61,7 +61,7 @@ class RecommendConfig(RunConfig):
 
     @classmethod
     def parse(cls, config: dict[str, Any]) -> "RecommendConfig":
-        check_keys("", config, BASE_KEYS + RECOMMEND_KEYS)
+        check_keys("", config, BASE_KEYS + cls.KEYS)
         common = cls.common(config, kinds=("recommender",))
         threshold = config.get("threshold")
         if threshold is not None and (isinstance(threshold, bool) or not isinstance(threshold, (int, float))):
@@ -80,15 +80,11 @@ class RecommendConfig(RunConfig):
                    split=split)
 
 
-@register_task(
-    "recommend",
-    version="1",
-    description="fit a recommender on biased ratings (+5 % unbiased), early-stop on 5 %; AUC, NDCG@K, Recall@K on 90 %",
-    config_keys=RECOMMEND_KEYS,
-    parse=RecommendConfig.parse,
-)
+@register_task("recommend", version="1", config=RecommendConfig,
+               description="fit a recommender on biased ratings (+5 % unbiased), early-stop on 5 %; AUC, NDCG@K, "
+                           "Recall@K on 90 %")
 def run(config: RecommendConfig, deps: Mapping[str, Stored]) -> TaskResult:
-    data = load_dataset(config.dataset, seed=config.streams.seed("split"), params=config.dataset_params)
+    data = config.load_data()
     if data.task != "ratings":
         raise FairbenchError(f"task 'recommend' needs a ratings dataset; {data.name} is '{data.task}'")
     settings = {"threshold": float(data.meta.get("label_threshold", 3) if config.threshold is None else config.threshold),
@@ -114,16 +110,15 @@ def run(config: RecommendConfig, deps: Mapping[str, Stored]) -> TaskResult:
     score = model.predict_proba(test.X)[:, 1]
     y_test = binarise(test.y, threshold)
     k = settings["k"]
-    report = ranking_report(test.X[:, 0], test.X[:, 1], y_test, score, k)
+    users = test.X[:, 0]
     primary = "" if settings["metric_convention"] == "drjl" else "_autodebias"
+    reported = {"auc": "pooled_auc", f"ndcg@{k}": f"ndcg_at_k{primary}", f"recall@{k}": f"recall_at_k{primary}",
+                f"ndcg@{k}_drjl": "ndcg_at_k", f"recall@{k}_drjl": "recall_at_k",
+                f"ndcg@{k}_autodebias": "ndcg_at_k_autodebias", f"recall@{k}_autodebias": "recall_at_k_autodebias"}
+    inputs = Inputs({"test": test}, dataset=data.name,
+                    values={"users": users, "items": test.X[:, 1], "y": y_test, "score": score, "k": k})
     metrics = {
-        "auc": report["auc"],
-        f"ndcg@{k}": report[f"ndcg@{k}{primary}"],
-        f"recall@{k}": report[f"recall@{k}{primary}"],
-        f"ndcg@{k}_drjl": report[f"ndcg@{k}"],
-        f"recall@{k}_drjl": report[f"recall@{k}"],
-        f"ndcg@{k}_autodebias": report[f"ndcg@{k}_autodebias"],
-        f"recall@{k}_autodebias": report[f"recall@{k}_autodebias"],
+        **evaluate(reported, inputs),
         "valid_auc": model.fit_info_.get("best_valid") or float("nan"),
         "best_epoch": float(model.fit_info_["best_epoch"]),
     }
@@ -139,7 +134,8 @@ def run(config: RecommendConfig, deps: Mapping[str, Stored]) -> TaskResult:
         },
         info={
             "protocol": {**settings, "uses_unbiased": uses_unbiased,
-                         "test_users": report["n_users"], "test_users_with_positive": report["n_users_with_pos"]},
+                         "test_users": int(len(np.unique(users))),
+                         "test_users_with_positive": int(len(np.unique(users[y_test > 0])))},
             "hyperparameters": {**model.get_params()} if hasattr(model, "get_params") else params,
             "early_stopping": {"best_epoch": info["best_epoch"], "epochs_run": info["epochs_run"],
                                "best_valid_auc": info.get("best_valid")},

@@ -44,7 +44,6 @@ from typing import Any, Mapping
 import numpy as np
 
 from ...core.errors import FairbenchError
-from ...datasets import load_dataset
 from ...datasets.base import Split
 from ...methods._fitting import fit_on
 from ...metrics.leakage import (
@@ -75,28 +74,26 @@ def _inner_learner(params: Any) -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class TrainBaseConfig(RunConfig):
+    KEYS = ("params", "dataset_params")
+
     @classmethod
     def parse(cls, config: dict[str, Any]) -> "TrainBaseConfig":
-        check_keys("", config, BASE_KEYS + TRAIN_BASE_KEYS)
+        check_keys("", config, BASE_KEYS + cls.KEYS)
         common = cls.common(config, kinds=("learner",))
         for inner in _inner_learner(common["method"].params):
             MethodSpec.parse(inner, {}, where="params.learner", kinds=("learner",))
         return cls(**common)
 
 
-TRAIN_BASE_KEYS = ("params", "dataset_params")
-
-
 @register_task(
     "train_base",
     version="1",
     description="fit a learner on the training split (with s / row ids when its fit takes them); keep the model",
-    config_keys=TRAIN_BASE_KEYS,
-    parse=TrainBaseConfig.parse,
+    config=TrainBaseConfig,
     components=lambda config: _inner_learner(config.get("params")),
 )
 def train_base(config: TrainBaseConfig, deps: Mapping[str, Stored]) -> TaskResult:
-    data = load_dataset(config.dataset, seed=config.streams.seed("split"), params=config.dataset_params)
+    data = config.load_data()
     model = config.method.build(random_state=config.streams.seed("init"))
     start = time.perf_counter()
     fit_on(model, data.train)
@@ -116,6 +113,8 @@ def train_base(config: TrainBaseConfig, deps: Mapping[str, Stored]) -> TaskResul
 
 @dataclass(frozen=True)
 class UnlearnConfig(RunConfig):
+    KEYS = ("params", "model", "dataset_params", "protocol", "redraw", "reference", "metrics", "leakage")
+
     model: MethodSpec  # the original model's learner, with the parameters the cell gives it
     protocol: ProtocolSpec
     redraw: tuple[str, ...]
@@ -125,7 +124,7 @@ class UnlearnConfig(RunConfig):
 
     @classmethod
     def parse(cls, config: dict[str, Any]) -> "UnlearnConfig":
-        check_keys("", config, BASE_KEYS + UNLEARN_KEYS)
+        check_keys("", config, BASE_KEYS + cls.KEYS)
         redraw = config.get("redraw") or []
         if not isinstance(redraw, (list, tuple)) or set(redraw) - set(REDRAWABLE):
             raise refuse("redraw", f"unknown value(s) in {redraw!r}", REDRAWABLE)
@@ -157,9 +156,6 @@ class UnlearnConfig(RunConfig):
             params.setdefault("random_state", self.streams.seed("init"))
         return {"task": "train_base", "method": self.model.name, "dataset": self.dataset,
                 "dataset_params": self.dataset_params or None, "params": params, "seed": self.streams.seed("split")}
-
-
-UNLEARN_KEYS = ("params", "model", "dataset_params", "protocol", "redraw", "reference", "metrics", "leakage")
 
 
 def _accuracy(split: Split, model: Any) -> float:
@@ -215,15 +211,14 @@ def _components(config: dict[str, Any]) -> tuple[str, ...]:
     version="1",
     description="train/reuse an original model, draw a deletion, unlearn it; accuracy, fairness, distance to "
                 "retraining, timings",
-    config_keys=UNLEARN_KEYS,
-    parse=UnlearnConfig.parse,
+    config=UnlearnConfig,
     components=_components,
     needs=lambda config: {"original": config.base_model_run()},
 )
 def run(config: UnlearnConfig, deps: Mapping[str, Stored]) -> TaskResult:
     streams = config.streams
     unlearner = config.method.build(random_state=streams.seed("unlearner"))
-    data = load_dataset(config.dataset, seed=streams.seed("split"), params=config.dataset_params)
+    data = config.load_data()
     original, original_record = deps["original"].objects["model"], deps["original"].record
 
     deletion = make_deletion(config.protocol.name, data, streams.seed("deletion"),

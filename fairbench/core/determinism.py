@@ -46,14 +46,15 @@ def _set_threads(count: int | None) -> int | None:
 
 
 @contextlib.contextmanager
-def limited_threads(count: int = 1, blas: bool = True) -> Iterator[None]:
-    """Inside the block, torch and (with ``blas``) the BLAS/OpenMP pools (threadpoolctl) use at most
-    ``count`` threads; the caller's settings come back afterwards."""
+def limited_threads(count: int = 1) -> Iterator[None]:
+    """Inside the block, torch and the BLAS/OpenMP pools (threadpoolctl) use at most ``count`` threads;
+    the caller's settings come back afterwards. The runner runs every job inside it, so a job's
+    floating-point sums do not depend on the executor or on the machine's core count."""
     from threadpoolctl import threadpool_limits
 
     previous = _set_threads(count)
     try:
-        with threadpool_limits(limits=count if blas else None):
+        with threadpool_limits(limits=count):
             yield
     finally:
         _set_threads(previous)

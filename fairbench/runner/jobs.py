@@ -28,7 +28,7 @@ from ..core.status import RunFailure, RunStatus
 from ..methods import METHODS
 from ..store import RecordStore
 from .tasks import TASKS, Stored, TaskResult
-from .tasks.config import BASE_KEYS, MethodNotImplemented, method_entry, refuse
+from .tasks.config import BASE_KEYS, method_entry, refuse
 
 
 @dataclass(frozen=True)
@@ -72,9 +72,8 @@ def resolve_config(config: dict[str, Any]) -> dict[str, Any]:
     unknown = sorted(set(config) - set(BASE_KEYS) - set(task.config_keys))
     if unknown:
         raise refuse(unknown[0], f"task '{task.name}' takes no such key", task.config_keys)
-    missing = [name for name in task.components(config) if name not in METHODS]
-    if missing:  # an unimplemented base model makes the cell not runnable, not a failed run
-        method_entry(missing[0])  # raises MethodNotImplemented, with the registry's one-line message
+    for name in task.components(config):  # an unregistered base model makes the cell not runnable, not invalid
+        method_entry(name)
     return config
 
 
@@ -105,8 +104,8 @@ def make_job(config: dict[str, Any]) -> Job:
 
 
 def dependency_failure(job: Job, store: RecordStore) -> RunFailure | None:
-    """Why ``job`` cannot run yet: a job it needs has no record (its stored failure, passed on with the
-    same status, or NOT_RUN-like INVALID when it never ran)."""
+    """Why ``job`` cannot run: a job it needs has no record. The dependency's stored failure is passed
+    on with its status (missing data stays missing data); a dependency that never ran makes it INVALID."""
     for name, dependency in job.needs:
         if store.has(dependency.group, dependency.seed):
             continue

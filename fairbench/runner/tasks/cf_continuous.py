@@ -25,7 +25,6 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from ...core.determinism import limited_threads
 from ...core.errors import FairbenchError
 from ...methods.fairness._adversarial_vae import AdversarialVAE, VAESettings
 from .base import Stored, TaskResult, data_summary, register_task
@@ -79,13 +78,6 @@ def counterfactual_generator(config: CfContinuousConfig, data) -> AdversarialVAE
                description="fit f(x, a) on train; test MSE, continuous CF-metric (adversarial-VAE counterfactuals), "
                            "training time")
 def run(config: CfContinuousConfig, deps: Mapping[str, Stored]) -> TaskResult:
-    # the networks are tiny: one intra-op thread is faster than two contending ones, and the
-    # executor parallelises over jobs instead
-    with limited_threads(1, blas=False):  # torch only: the committed numbers were made so
-        return _run(config)
-
-
-def _run(config: CfContinuousConfig) -> TaskResult:
     data = config.load_data()
     if data.train.s is None or data.task != "regression":
         raise FairbenchError(f"task cf_continuous needs a regression dataset with a sensitive variable; {data.name} is not")

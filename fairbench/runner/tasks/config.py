@@ -98,11 +98,13 @@ class MethodSpec:
 
     @classmethod
     def parse(cls, name: Any, params: Any, *, where: str = "method", kinds: tuple[str, ...] = (),
-              use_defaults: bool = True) -> "MethodSpec":
+              use_defaults: bool = True, params_where: str | None = None) -> "MethodSpec":
+        """Check ``params`` against the constructor of method ``name`` (``where``/``params_where``: the
+        keys error messages name)."""
         entry = method_entry(name, where)
         if kinds and entry.kind not in kinds:
             raise refuse(where, f"'{entry.name}' is a {entry.kind}", f"a {' or '.join(kinds)}")
-        params_where = "params" if where == "method" else f"{where}.params"
+        params_where = params_where or ("params" if where == "method" else f"{where}.params")
         given = as_dict(params_where, params)
         signature = inspect.signature(entry.factory)
         named = {n: p for n, p in signature.parameters.items()
@@ -204,8 +206,8 @@ class ProtocolSpec:
                    and not (n == "fraction" and size is not None)]
         if missing:
             raise refuse(f"protocol.{missing[0]}", f"protocol '{name}' needs it", named)
-        if "fraction" in block:
-            _check_fraction(block["fraction"])
+        if "fraction" in block:  # (0, 1), or (0, 1] for protocols whose fraction defaults to all rows (pose, patch)
+            _check_fraction(block["fraction"], allow_one=named["fraction"].default == 1)
         if "group" in block and (isinstance(block["group"], bool) or not isinstance(block["group"], (int, str))):
             raise refuse("protocol.group", f"expected a group name or code, got {block['group']!r}",
                          "minority, majority, privileged, unprivileged, a group code or name")
@@ -218,9 +220,11 @@ class ProtocolSpec:
         return {**self.params, "fraction": self.size / n_train}
 
 
-def _check_fraction(value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1:
-        raise refuse("protocol.fraction", f"expected a number in (0, 1), got {value!r}", "0 < fraction < 1")
+def _check_fraction(value: Any, allow_one: bool) -> None:
+    upper_ok = isinstance(value, (int, float)) and (value <= 1 if allow_one else value < 1)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (0 < value and upper_ok):
+        bounds = "0 < fraction <= 1" if allow_one else "0 < fraction < 1"
+        raise refuse("protocol.fraction", f"expected a number with {bounds}, got {value!r}", bounds)
 
 
 def choice(key: str, value: Any, accepted: tuple[Any, ...]) -> Any:

@@ -72,6 +72,15 @@ def _inner_learner(params: Any) -> tuple[str, ...]:
     return (str(inner),) if inner else ()
 
 
+def _check_inner_learner(outer: MethodSpec, where: str) -> None:
+    """A learner named in a learner's parameters (SISA's shards) takes the parameters the outer one
+    does not: they are checked against the inner learner's signature."""
+    for inner in _inner_learner(outer.params):
+        extra = {k: v for k, v in outer.params.items() if k not in outer.accepted}
+        MethodSpec.parse(inner, extra, where=f"{where}.learner", kinds=("learner",), use_defaults=False,
+                         params_where=where)
+
+
 @dataclass(frozen=True)
 class TrainBaseConfig(RunConfig):
     KEYS = ("params", "dataset_params")
@@ -80,8 +89,7 @@ class TrainBaseConfig(RunConfig):
     def parse(cls, config: dict[str, Any]) -> "TrainBaseConfig":
         check_keys("", config, BASE_KEYS + cls.KEYS)
         common = cls.common(config, kinds=("learner",))
-        for inner in _inner_learner(common["method"].params):
-            MethodSpec.parse(inner, {}, where="params.learner", kinds=("learner",))
+        _check_inner_learner(common["method"], "params")
         return cls(**common)
 
 
@@ -136,8 +144,7 @@ class UnlearnConfig(RunConfig):
         check_keys("model", model, ("method", "params"))
         learner = MethodSpec.parse(model["method"], model.get("params"), where="model", kinds=("learner",),
                                    use_defaults=False)
-        for inner in _inner_learner(learner.params):
-            MethodSpec.parse(inner, {}, where="model.params.learner", kinds=("learner",))
+        _check_inner_learner(learner, "model.params")
         reference_name = _reference_name(config)
         reference = None if reference_name is None else MethodSpec.parse(
             reference_name, {}, where="reference", kinds=("unlearner",))

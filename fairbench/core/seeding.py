@@ -26,8 +26,12 @@ committed tables were made with.** Before this rule existed the tasks passed the
 the split, the deletion, the learners and the metrics, and an unlearner built without a
 ``random_state`` drew its seed as the first ``torch.randint(0, 2**31-1)`` of torch's global generator
 right after ``torch.manual_seed(run seed)`` — which is the same number as the first draw of a private
-``torch.Generator().manual_seed(run seed)``. Each legacy stream returns exactly that integer, so every
-stored number is reproduced, while no code reads or depends on global RNG state any more. The legacy
+``torch.Generator().manual_seed(run seed)``. Each legacy stream returns exactly that integer, so the
+stored numbers are reproduced, while no code reads or depends on global RNG state any more. One
+exception: an unlearner that drew twice from the global generator (cfdebias: its VAE in ``prepare``,
+then ``unlearn``) used the first and the second draw; handed one ``random_state`` it cannot recover the
+second, so its numbers move unless it derives its k-th private generator from the k-th draw of
+``torch.Generator().manual_seed(random_state)`` and its stream is the run seed itself. The legacy
 streams are not statistically independent of each other (several are the same integer); they feed
 different algorithms (a permutation, a Gaussian draw, a network initialisation), as they always did.
 Streams added from now on are SeedSequence children, independent of each other and of the run seed's

@@ -182,22 +182,23 @@ def _parse_sets(pairs: list[str], task_keys: tuple[str, ...] = ()) -> dict[str, 
 
 
 def _run_single(config: dict[str, Any], force: bool) -> dict[str, Any]:
-    from .runner.jobs import make_job, run_job
+    """Run one configuration (checked in full first) and the runs it needs, in order."""
+    from .core.status import RunStatus
+    from .runner.jobs import make_job
+    from .runner.reproduce import run_with_dependencies
     from .store import RecordStore
 
     job = make_job(config)
     store = RecordStore()
     if store.has(job.group, job.seed) and not force:
         console.print(f"reused cached record {store.run_dir(job.group, job.seed)}")
-    else:
-        with console.status(f"running {job.label}"):
-            outcome = run_job(job, store.root)
-        if outcome.status in ("unavailable", "invalid"):
-            raise FairbenchError(outcome.message)
-        if outcome.status == "crashed":
-            err_console.print(f"error: {job.label} crashed: {outcome.message}")
+    for outcome in run_with_dependencies(job, store, force):
+        if outcome.status is RunStatus.CRASHED:
+            err_console.print(f"error: {outcome.job.label} crashed: {outcome.message}")
             raise typer.Exit(1)
-        console.print(f"stored {store.run_dir(job.group, job.seed)} ({outcome.seconds:.1f} s)")
+        if outcome.status is not RunStatus.RAN:
+            raise FairbenchError(outcome.message)
+        console.print(f"stored {store.run_dir(outcome.job.group, outcome.job.seed)} ({outcome.seconds:.1f} s)")
     return store.load(job.group, job.seed)
 
 
@@ -316,6 +317,7 @@ def reproduce(
 
     With --datasets / --methods only the selected cells run; the whole table is still rendered, the
     other cells from whatever records exist (else "not run")."""
+    from .core.status import RunStatus
     from .runner.plan import SCALES, check_selection, plan_table
     from .runner.reproduce import reproduce_table
     from .specs import load_table
@@ -332,8 +334,10 @@ def reproduce(
     tables = [load_table(table_ref) for table_ref in _refs(ref)]
     only_datasets, only_methods = _names(datasets), _names(methods)
     check_selection(tables, only_datasets, only_methods)
+    # every selected cell of every table is configured (and checked) before any cell runs
+    plans = {table.ref: plan_table(table, scale, seeds, only_datasets, only_methods) for table in tables}
     for table in tables:
-        if (only_datasets or only_methods) and not plan_table(table, scale, seeds, only_datasets, only_methods).selected:
+        if (only_datasets or only_methods) and not plans[table.ref].selected:
             console.print(f"{table.ref}: no cell matches --datasets/--methods; skipped")
             continue
         with Progress(
@@ -349,26 +353,29 @@ def reproduce(
 
             def on_done(outcome) -> None:
                 progress.advance(bar)
-                if outcome.status == "unavailable":  # one line per missing dataset, not per cell
-                    if outcome.message not in said:
-                        said.add(outcome.message)
+                if outcome.status is RunStatus.MISSING_DATA:  # one line per missing dataset, not per cell
+                    missing = ", ".join(outcome.failure.missing_data) if outcome.failure else outcome.message
+                    if missing not in said:
+                        said.add(missing)
                         progress.console.print(f"[yellow]unavailable[/yellow] {outcome.message}")
-                elif outcome.status != "ran":
-                    progress.console.print(f"[yellow]{outcome.status}[/yellow] {outcome.job.label}: {outcome.message}")
+                elif outcome.status is not RunStatus.RAN:
+                    progress.console.print(f"[yellow]{outcome.status.value}[/yellow] {outcome.job.label}: {outcome.message}")
 
             summary = reproduce_table(
                 table, store, scale=scale, seeds=seeds, n_jobs=jobs, force=force,
                 datasets=only_datasets, methods=only_methods, on_start=on_start, on_done=on_done,
+                plan=plans[table.ref],
             )
-        not_implemented = sorted({reason for reason in summary.plan.skipped.values()})
+        not_implemented = sorted({name for failure in summary.plan.skipped.values() for name in failure.missing_methods})
+        failed = summary.count(RunStatus.INVALID, RunStatus.CRASHED)
         console.print(
-            f"{table.ref}: reused {len(summary.reused)} cached run(s), ran {summary.count('ran')}, "
-            f"unavailable {summary.count('unavailable')}, failed {summary.count('invalid') + summary.count('crashed')}"
+            f"{table.ref}: reused {len(summary.reused)} cached run(s), ran {summary.count(RunStatus.RAN)}, "
+            f"unavailable {summary.count(RunStatus.MISSING_DATA)}, failed {failed}"
             + (f"; {len(summary.plan.skipped)} cell(s) not runnable here" if summary.plan.skipped else "")
         )
-        for reason in not_implemented:
-            console.print(f"  not runnable: {reason.split('; known:')[0]}")
-        broken += summary.count("invalid") + summary.count("crashed")
+        if not_implemented:
+            console.print(f"  not runnable: not implemented here: {', '.join(not_implemented)}")
+        broken += failed
         path = _write_rendered(table.ref, scale)
         console.print(f"rendered {path.parent}/{table.table}.{{md,tex,csv}}")
     if broken:

@@ -9,8 +9,6 @@ process killed mid-write leaves no half record; readers only trust directories w
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
 import json
 import os
 import pickle
@@ -30,23 +28,10 @@ DONE = "done"
 RECORD = "record.json"
 BY_REQUEST = "by-request"  # <results>/by-request/<request hash>/<group>: empty markers, one per run group
 
-_active_root: contextvars.ContextVar[Path | None] = contextvars.ContextVar("fairbench_store_root", default=None)
-
-
-@contextlib.contextmanager
-def use_store(root: Path) -> Iterator[None]:
-    """Make ``RecordStore()`` default to ``root`` inside the block (the store of the running job)."""
-    token = _active_root.set(Path(root))
-    try:
-        yield
-    finally:
-        _active_root.reset(token)
-
-
 class RecordStore:
     def __init__(self, root: Path | None = None):
         if root is None:
-            root = _active_root.get() or settings.results_dir()
+            root = settings.results_dir()
         self.root = Path(root)
         self.runs = self.root / "runs"
 

@@ -26,7 +26,7 @@ def test_help_everywhere(cli):
         (["run", "--method", "ml", "--dataset", "compas", "--fraction", "0.1"], "need a --protocol"),
         (["run", "--method", "ml", "--dataset", "compas", "--protocol", "nope"], "unknown protocol 'nope'"),
         (["run", "--method", "ml", "--dataset", "compas", "--set", "oops"], "--set expects key=value"),
-        (["run", "--method", "ml", "--dataset", "compas", "--set", "bogus.key=1"], "does not take bogus"),
+        (["run", "--method", "ml", "--dataset", "compas", "--set", "bogus.key=1"], "bogus: task 'cf_discrete' takes no such key; accepted: params"),
         (["reproduce", "table2"], "ob:table2"),
         (["reproduce", "ob:table99"], "unknown table 'ob:table99'"),
         (["reproduce", "ob:table2", "--scale", "huge"], "unknown scale 'huge'"),
@@ -57,7 +57,8 @@ def test_dataset_and_method_selection_plans_only_those_cells():
     german_bt = plan_table(table, seeds=1, datasets={"german"}, methods={"bt"})
     assert {job.config["dataset"] for job in german.jobs} == {"german@cfdebias"}
     assert 0 < len(german_bt.jobs) < len(german.jobs) < len(everything.jobs)
-    assert {job.config["method"] for job in german_bt.jobs} == {"bt"}
+    assert {job.config["method"] for job in german_bt.jobs if job.key in german_bt.requested} == {"bt"}
+    assert {job.config["task"] for job in german_bt.jobs if job.key not in german_bt.requested} == {"train_base"}
     assert german.selected == len(table.rows) * len(table.columns) // 2
 
 
@@ -139,6 +140,21 @@ def test_train_caches_a_base_model(cli, fb_env):
     assert code == 0, err
     assert "test_accuracy" in out
     assert "reused" in cli("train", "--dataset", "compas@fairunlearn", "--model", "logreg", "--seed", "1")[1]
+
+
+def test_run_of_an_unlearning_cell_trains_its_base_model_first_and_reuses_it(cli, fb_env):
+    from fairbench.store import RecordStore
+
+    args = ("run", "--method", "newton", "--dataset", "compas@fairunlearn", "--protocol", "uniform",
+            "--fraction", "0.05", "--set", "model.method=fair_logreg", "--set", "model.params.penalty=none")
+    code, out, err = cli(*args)
+    assert code == 0, err
+    assert out.count("stored ") == 2 and "l2_to_retrain" in out  # the train_base run, then the unlearning run
+    records = {r["config"]["task"]: r for r in RecordStore().iter_records()}
+    original = records["unlearn"]["info"]["dependencies"]["original"]
+    assert original["task"] == "train_base" and original["group"] == records["train_base"]["key"]["group"]
+    code, out, _ = cli(*args, "--seed", "1")  # another deletion draw from the same original model
+    assert code == 0 and out.count("stored ") == 1
 
 
 def test_every_registered_dataset_has_a_source(fb_env):

@@ -13,6 +13,7 @@ from fairbench.report.claims import check_claims, render_claims_markdown
 from fairbench.report.plots import plot_table
 from fairbench.report.results import CellResult
 from fairbench.runner.jobs import make_job, run_job
+from fairbench.runner.reproduce import run_with_dependencies
 from fairbench.runner.plan import plan_table
 from fairbench.specs import load_spec, load_table, spec_paths
 from fairbench.store import RecordStore
@@ -22,8 +23,8 @@ FAIR = {"method": "fair_logreg", "params": {"l2": 1e-4, "gamma": 30.0, "sigma": 
 
 def _run(config: dict) -> dict:
     job = make_job({"task": "unlearn", "dataset": "compas@fairunlearn", "model": FAIR, **config})
-    outcome = run_job(job)
-    assert outcome.status == "ran", outcome.message
+    outcome = run_with_dependencies(job, RecordStore())[-1]
+    assert outcome.job == job and outcome.status == "ran", outcome.message
     return RecordStore().load(job.group, job.seed), job
 
 
@@ -76,12 +77,11 @@ def test_protocol_size_gives_exactly_m_rows_and_leakage_is_recorded(fb_env):
 
 
 def test_bad_unlearn_configs_are_user_errors(fb_env):
-    with pytest.raises(FairbenchError, match="does not take"):
+    with pytest.raises(FairbenchError, match="bogus: task 'unlearn' takes no such key; accepted: params, model"):
         make_job({"task": "unlearn", "method": "newton", "dataset": "compas@fairunlearn", "bogus": 1})
-    job = make_job({"task": "unlearn", "method": "newton", "dataset": "compas@fairunlearn", "model": FAIR,
-                    "protocol": {"name": "uniform", "fraction": 0.05}, "redraw": ["everything"]})
-    outcome = run_job(job)
-    assert outcome.status == "invalid" and "redraw" in outcome.message
+    with pytest.raises(FairbenchError, match="redraw: .*everything.*accepted: split, noise"):
+        make_job({"task": "unlearn", "method": "newton", "dataset": "compas@fairunlearn", "model": FAIR,
+                  "protocol": {"name": "uniform", "fraction": 0.05}, "redraw": ["everything"]})
 
 
 def test_base_model_and_reference_are_checked_and_key_the_run(fb_env, monkeypatch):

@@ -89,7 +89,7 @@ def test_failure_is_noted_for_the_renderer(fb_env, monkeypatch, tmp_path):
     monkeypatch.delenv("FAIRBENCH_MIRROR")
     job = make_job({"method": "ml", "dataset": "compas@flap-corrected"})
     outcome = run_job(job)
-    assert outcome.status == "unavailable"
+    assert outcome.status == "missing-data" and outcome.failure.missing_data == ("compas",)
     assert "data not available" in RecordStore().failure(job.group).message
 
 
@@ -103,14 +103,6 @@ def test_process_executor_matches_serial(fb_env, demo_table):
         assert store.load(outcome.job.group, 0)["metrics"] == parallel[outcome.job.group]
 
 
-def test_nested_jobs_share_the_callers_store(tmp_path):
-    from fairbench.store import use_store
-
-    with use_store(tmp_path / "elsewhere"):
-        assert RecordStore().root == tmp_path / "elsewhere"
-    assert RecordStore(tmp_path).root == tmp_path
-
-
 def test_check_skips_cells_whose_data_is_absent(fb_env, monkeypatch, tmp_path, demo_table):
     from fairbench.report.check import check_table
     from fairbench.report.results import collect
@@ -118,7 +110,7 @@ def test_check_skips_cells_whose_data_is_absent(fb_env, monkeypatch, tmp_path, d
     monkeypatch.setenv("FAIRBENCH_DATA", str(tmp_path / "empty"))
     monkeypatch.delenv("FAIRBENCH_MIRROR")
     summary = reproduce_table(demo_table, RecordStore(), seeds=1)
-    assert {o.status for o in summary.outcomes} == {"unavailable"}
+    assert {o.status for o in summary.outcomes} == {"missing-data"}
     results = collect(demo_table, RecordStore())
     assert all(r.status == "not-run" and "data not available" in r.reason for r in results.values())
     report = check_table(demo_table, results)

@@ -132,7 +132,7 @@ def test_data_absent_cells_fail_with_data_not_present(cache, tmp_path):
     job = make_job({"method": "mf", "dataset": "yahoo_r3", "task": "recommend", "seed": 0,
                     "params": {"max_epochs": 1}})
     outcome = run_job(job, store)
-    assert outcome.status == "unavailable"
+    assert outcome.status == "missing-data"
     assert "data not present" in RecordStore(store).failure(job.group).message
 
 

@@ -1,9 +1,16 @@
-"""Seeding: same seed, same numbers."""
+"""Determinism guards: seeded global generators, deterministic torch kernels, limited threads.
+
+The seeds themselves follow one rule (:mod:`fairbench.core.seeding`); this module only guards what
+the rule cannot reach (third-party code drawing from global generators) and what makes float
+results depend on the machine's parallelism (thread counts).
+"""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
+from typing import Iterator
 
 import numpy as np
 
@@ -24,3 +31,41 @@ def seed_everything(seed: int) -> np.random.Generator:
         torch.manual_seed(seed)
         torch.use_deterministic_algorithms(True, warn_only=False)
     return np.random.default_rng(seed)
+
+
+def _set_threads(count: int | None) -> int | None:
+    """Set torch's intra-op thread count (if torch is importable); returns the previous count."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    previous = torch.get_num_threads()
+    if count is not None:
+        torch.set_num_threads(count)
+    return previous
+
+
+@contextlib.contextmanager
+def limited_threads(count: int = 1) -> Iterator[None]:
+    """Inside the block, torch and the BLAS/OpenMP pools (threadpoolctl) use at most ``count`` threads;
+    the caller's settings come back afterwards. The runner runs every job inside it, so a job's
+    floating-point sums do not depend on the executor or on the machine's core count."""
+    from threadpoolctl import threadpool_limits
+
+    previous = _set_threads(count)
+    try:
+        with threadpool_limits(limits=count):
+            yield
+    finally:
+        _set_threads(previous)
+
+
+def limit_worker_threads(count: int = 1) -> None:
+    """For a worker process of a pool: at most ``count`` BLAS/OpenMP and torch threads for the rest of
+    its life, so N workers use N cores instead of N × cores contending ones."""
+    from threadpoolctl import threadpool_limits
+
+    for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[variable] = str(count)  # for libraries loaded after this point
+    threadpool_limits(limits=count)  # for those already loaded (not used as a context: it stays)
+    _set_threads(count)

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from scipy.stats import rankdata
 
-from .registry import register_metric
+from .registry import Needs, register_metric
 
 # --------------------------------------------------------------------------------------------------
 # shared helpers (used by fairness, unlearning, mia, ranking)
@@ -66,7 +66,7 @@ def _check_finite(a: np.ndarray, name: str) -> np.ndarray:
 # metrics
 
 
-@register_metric("accuracy", kind="classification", higher_is_better=True)
+@register_metric("accuracy", kind="classification", higher_is_better=True, needs=Needs(("y", "pred")))
 def accuracy(y_true, y_pred) -> float:
     """Share of correct hard predictions: mean(y_pred == y_true).
 
@@ -80,7 +80,7 @@ def accuracy(y_true, y_pred) -> float:
     return float(np.mean(y_true == y_pred))
 
 
-@register_metric("expected_accuracy", kind="classification", higher_is_better=True)
+@register_metric("expected_accuracy", kind="classification", higher_is_better=True, needs=Needs(("y", "score")))
 def expected_accuracy(y_true, p) -> float:
     """Expected accuracy of the randomised decision Y_hat ~ Bernoulli(p) (FLAP / ob.md section 4.1).
 
@@ -111,7 +111,7 @@ def _mann_whitney_auc(y_true: np.ndarray, score: np.ndarray, what: str) -> float
     return float(u / (n_pos * n_neg))
 
 
-@register_metric("roc_auc", kind="classification", higher_is_better=True)
+@register_metric("roc_auc", kind="classification", higher_is_better=True, needs=Needs(("y_rank", "score")))
 def roc_auc(y_true, score) -> float:
     """Area under the ROC curve of ``score`` for binary ``y_true`` (= sklearn ``roc_auc_score``).
 
@@ -123,7 +123,7 @@ def roc_auc(y_true, score) -> float:
     return _mann_whitney_auc(y_true, score, "ROC AUC")
 
 
-@register_metric("mse", kind="regression", higher_is_better=False)
+@register_metric("mse", kind="regression", higher_is_better=False, needs=Needs(("y", "pred")))
 def mse(y_true, y_pred) -> float:
     """Mean squared error: (1/n) * sum_i (y_pred_i - y_true_i)^2.
 
@@ -136,7 +136,7 @@ def mse(y_true, y_pred) -> float:
     return float(np.mean(d * d))
 
 
-@register_metric("balanced_accuracy", kind="classification", higher_is_better=True)
+@register_metric("balanced_accuracy", kind="classification", higher_is_better=True, needs=Needs(("y", "pred")))
 def balanced_accuracy(y_true, y_pred) -> float:
     """Mean per-class recall over the classes present in ``y_true``; binary: 1/2 * (TPR + TNR).
 

@@ -19,7 +19,7 @@ from typing import Callable
 import numpy as np
 
 from ..core.groupmaps import GroupMeans, GroupQuantileMap
-from .registry import register_metric
+from .registry import Needs, register_metric
 
 Predict = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
@@ -36,7 +36,7 @@ def _constant(groups: np.ndarray, n: int, g: int) -> np.ndarray:
     return np.full(n, g, dtype=groups.dtype)
 
 
-@register_metric("cf_metric", kind="counterfactual", higher_is_better=False)
+@register_metric("cf_metric", kind="counterfactual", higher_is_better=False, needs=Needs(("predict", "X", "s", "quantile_map")))
 def cf_metric(
     predict: Predict, X: np.ndarray, s: np.ndarray, quantile_map: GroupQuantileMap, per_instance: bool = False
 ) -> float:
@@ -53,7 +53,7 @@ def cf_metric(
     return _spread(per_group, per_instance)
 
 
-@register_metric("aa_fairness", kind="counterfactual", higher_is_better=False)
+@register_metric("aa_fairness", kind="counterfactual", higher_is_better=False, needs=Needs(("predict", "X", "s", "group_means")))
 def aa_fairness(
     predict: Predict, X: np.ndarray, s: np.ndarray, group_means: GroupMeans, per_instance: bool = False
 ) -> float:
@@ -67,7 +67,7 @@ def aa_fairness(
     return _spread(per_group, per_instance)
 
 
-@register_metric("eo_fairness", kind="counterfactual", higher_is_better=False)
+@register_metric("eo_fairness", kind="counterfactual", higher_is_better=False, needs=Needs(("predict_group_only", "X_processed", "groups")))
 def eo_fairness(predict: Predict, X: np.ndarray, groups: np.ndarray, per_instance: bool = False) -> float:
     """EO fairness (Wang et al. 2019): switch only the group label, keep the features.
 
@@ -78,7 +78,7 @@ def eo_fairness(predict: Predict, X: np.ndarray, groups: np.ndarray, per_instanc
     return _spread(per_group, per_instance)
 
 
-@register_metric("cf_metric_continuous", kind="counterfactual", higher_is_better=False)
+@register_metric("cf_metric_continuous", kind="counterfactual", higher_is_better=False, needs=Needs(("factual", "counterfactual")))
 def cf_metric_continuous(factual: np.ndarray, counterfactual: np.ndarray, cost: str = "absolute") -> float:
     """CF-metric for a continuous sensitive variable (Grari et al.; OB paper D.1).
 
@@ -101,3 +101,13 @@ def cf_metric_continuous(factual: np.ndarray, counterfactual: np.ndarray, cost: 
     if cost == "squared":
         return float(np.mean(diff**2))
     raise ValueError(f"cost must be 'absolute' or 'squared', got {cost!r}")
+
+
+# Variants the tables print beside the plain metric, registered under their own names so a task asks
+# for them like any other metric.
+register_metric("cf_metric_per_instance", kind="counterfactual", higher_is_better=False,
+                needs=Needs(("predict", "X", "s", "quantile_map"), options={"per_instance": True}))(cf_metric)
+register_metric("eo_fairness_pipeline", kind="counterfactual", higher_is_better=False,
+                needs=Needs(("predict", "X", "groups")))(eo_fairness)  # the group switched in the pre-processing too
+register_metric("cf_metric_continuous_squared", kind="counterfactual", higher_is_better=False,
+                needs=Needs(("factual", "counterfactual"), options={"cost": "squared"}))(cf_metric_continuous)

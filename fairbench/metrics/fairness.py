@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from .classification import _check_1d, _check_binary, _undefined
-from .registry import register_metric
+from .registry import Needs, register_metric
 
 
 def _prep(y_true, y_pred, sensitive) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -82,7 +82,7 @@ def _need(value: float, what: str) -> bool:
     return True
 
 
-@register_metric("demographic_parity_difference", kind="fairness", higher_is_better=None, signed=True)
+@register_metric("demographic_parity_difference", kind="fairness", higher_is_better=None, signed=True, needs=Needs(("y", "pred", "s"), groups="privileged"))
 def demographic_parity_difference(y_true, y_pred, sensitive, *, privileged=1) -> float:
     """Signed statistical parity difference: SR_u - SR_p (AIF360 ``statistical_parity_difference``).
 
@@ -98,7 +98,7 @@ def demographic_parity_difference(y_true, y_pred, sensitive, *, privileged=1) ->
     return u["selection_rate"] - p["selection_rate"]
 
 
-@register_metric("demographic_parity_difference_abs", kind="fairness", higher_is_better=False)
+@register_metric("demographic_parity_difference_abs", kind="fairness", higher_is_better=False, needs=Needs(("y", "pred", "s")))
 def demographic_parity_difference_abs(y_true, y_pred, sensitive) -> float:
     """Absolute DP gap: max_g SR_g - min_g SR_g over the groups present in ``sensitive``.
 
@@ -113,7 +113,7 @@ def demographic_parity_difference_abs(y_true, y_pred, sensitive) -> float:
     return float(max(sr) - min(sr))
 
 
-@register_metric("disparate_impact", kind="fairness", higher_is_better=None)
+@register_metric("disparate_impact", kind="fairness", higher_is_better=None, needs=Needs(("y", "pred", "s"), groups="privileged"))
 def disparate_impact(y_true, y_pred, sensitive, *, privileged=1) -> float:
     """Disparate impact ratio SR_u / SR_p (AIF360 ``disparate_impact``; cfdebias "DI").
 
@@ -130,7 +130,7 @@ def disparate_impact(y_true, y_pred, sensitive, *, privileged=1) -> float:
     return u["selection_rate"] / p["selection_rate"]
 
 
-@register_metric("equal_opportunity_difference", kind="fairness", higher_is_better=None, signed=True)
+@register_metric("equal_opportunity_difference", kind="fairness", higher_is_better=None, signed=True, needs=Needs(("y", "pred", "s"), groups="privileged"))
 def equal_opportunity_difference(y_true, y_pred, sensitive, *, privileged=1) -> float:
     """Signed equal-opportunity difference TPR_u - TPR_p (AIF360 ``equal_opportunity_difference``).
 
@@ -145,7 +145,7 @@ def equal_opportunity_difference(y_true, y_pred, sensitive, *, privileged=1) -> 
     return u["tpr"] - p["tpr"]
 
 
-@register_metric("average_abs_odds_difference", kind="fairness", higher_is_better=False)
+@register_metric("average_abs_odds_difference", kind="fairness", higher_is_better=False, needs=Needs(("y", "pred", "s"), groups="privileged"))
 def average_abs_odds_difference(y_true, y_pred, sensitive, *, privileged=1) -> float:
     """AEOD = 1/2 * (|FPR_u - FPR_p| + |TPR_u - TPR_p|) (AIF360 ``average_abs_odds_difference``).
 
@@ -165,7 +165,7 @@ def average_abs_odds_difference(y_true, y_pred, sensitive, *, privileged=1) -> f
     return 0.5 * (abs(u["fpr"] - p["fpr"]) + abs(u["tpr"] - p["tpr"]))
 
 
-@register_metric("equalized_odds_difference", kind="fairness", higher_is_better=False)
+@register_metric("equalized_odds_difference", kind="fairness", higher_is_better=False, needs=Needs(("y", "pred", "s")))
 def equalized_odds_difference(y_true, y_pred, sensitive) -> float:
     """Worst-case equalized-odds gap: max( max_g TPR_g - min_g TPR_g, max_g FPR_g - min_g FPR_g ).
 
@@ -187,7 +187,7 @@ def equalized_odds_difference(y_true, y_pred, sensitive) -> float:
     return float(max(max(tpr) - min(tpr), max(fpr) - min(fpr)))
 
 
-@register_metric("subgroup_accuracy", kind="fairness", higher_is_better=True)
+@register_metric("subgroup_accuracy", kind="fairness", higher_is_better=True, needs=Needs(("y", "pred", "s"), groups="per_group"))
 def subgroup_accuracy(y_true, y_pred, sensitive, *, group) -> float:
     """Accuracy on the rows with ``sensitive == group`` (fairunlearn A.10 subgroup accuracy).
 
@@ -204,7 +204,7 @@ def subgroup_accuracy(y_true, y_pred, sensitive, *, group) -> float:
 # multiclass / multi-group gaps (cobum CUB-200 with 3 pose bins; section 4.1)
 
 
-@register_metric("accuracy_gap", kind="fairness", higher_is_better=False)
+@register_metric("accuracy_gap", kind="fairness", higher_is_better=False, needs=Needs(("y", "pred", "s")))
 def accuracy_gap(y_true, y_pred, sensitive) -> float:
     """Per-group accuracy gap: max_g acc(g) - min_g acc(g) over groups present (any labels).
 
@@ -244,7 +244,7 @@ def _class_group_gap(y_true, y_pred, sensitive, *, tpr: bool) -> float:
     return float(np.mean(gaps))
 
 
-@register_metric("mean_class_dp_gap", kind="fairness", higher_is_better=False)
+@register_metric("mean_class_dp_gap", kind="fairness", higher_is_better=False, needs=Needs(("y", "pred", "s")))
 def mean_class_dp_gap(y_true, y_pred, sensitive) -> float:
     """Multiclass DP gap: mean over classes c of [max_g P(y_hat=c | g) - min_g P(y_hat=c | g)].
 
@@ -254,7 +254,7 @@ def mean_class_dp_gap(y_true, y_pred, sensitive) -> float:
     return _class_group_gap(y_true, y_pred, sensitive, tpr=False)
 
 
-@register_metric("mean_class_tpr_gap", kind="fairness", higher_is_better=False)
+@register_metric("mean_class_tpr_gap", kind="fairness", higher_is_better=False, needs=Needs(("y", "pred", "s")))
 def mean_class_tpr_gap(y_true, y_pred, sensitive) -> float:
     """Multiclass EO (TPR) gap: mean over classes c of [max_g TPR_c(g) - min_g TPR_c(g)],
     TPR_c(g) = P(y_hat=c | y=c, g).

@@ -23,13 +23,13 @@ import math
 import numpy as np
 
 from .classification import _undefined
-from .registry import register_metric
+from .registry import Needs, register_metric
 
 LOGISTIC_LIPSCHITZ = 0.25
 WORST_CASE_FORMS = ("reconstructed", "repo")
 
 
-@register_metric("certified_removal_epsilon", kind="privacy", higher_is_better=False)
+@register_metric("certified_removal_epsilon", kind="privacy", higher_is_better=False, needs=Needs(("residual_bound", "sigma", "delta")))
 def certified_removal_epsilon(residual_bound: float, sigma: float, delta: float) -> float:
     """ε = (ε′/σ)·√(2 ln(1.5/δ)) for a gradient-residual bound ε′, noise σ and δ ∈ (0, 1.5).
 

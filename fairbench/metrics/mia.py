@@ -29,7 +29,10 @@ import numpy as np
 
 from ..core.errors import FairbenchError
 from .classification import _mann_whitney_auc, _undefined
-from .registry import register_metric
+from .registry import Needs, register_metric
+
+# the attack is trained on retain (members) and test (non-members) and scored on the forget rows
+MIA_NEEDS = Needs(("proba:forget", "y:forget", "proba:retain", "y:retain", "proba", "y"), seeded=True)
 
 _EPS = 1e-12
 
@@ -246,33 +249,33 @@ def run_mia(name: str, p_forget, y_forget, p_retain, y_retain, p_test, y_test, *
 # registered scalar accessors
 
 
-@register_metric("mia_lr_auc", kind="privacy", higher_is_better=False)
+@register_metric("mia_lr_auc", kind="privacy", higher_is_better=False, needs=MIA_NEEDS)
 def mia_lr_auc(p_forget, y_forget, p_retain, y_retain, p_test, y_test, *, seed: int = 0) -> float:
     """AUC of the ``mia_loss_entropy_lr`` attacker on its balanced retain-vs-test eval set (0.5 = chance)."""
     return mia_loss_entropy_lr(p_forget, y_forget, p_retain, y_retain, p_test, y_test, seed=seed)["auc"]
 
 
-@register_metric("mia_lr_member_rate", kind="privacy", higher_is_better=False)
+@register_metric("mia_lr_member_rate", kind="privacy", higher_is_better=False, needs=MIA_NEEDS)
 def mia_lr_member_rate(p_forget, y_forget, p_retain, y_retain, p_test, y_test, *, seed: int = 0) -> float:
     """Share of D_f that the ``mia_loss_entropy_lr`` attacker predicts as member (lower = more forgotten)."""
     return mia_loss_entropy_lr(p_forget, y_forget, p_retain, y_retain, p_test, y_test, seed=seed)["member_rate"]
 
 
-@register_metric("mia_svc_confidence_member_rate", kind="privacy", higher_is_better=False)
+@register_metric("mia_svc_confidence_member_rate", kind="privacy", higher_is_better=False, needs=MIA_NEEDS)
 def mia_svc_confidence_member_rate(p_forget, y_forget, p_retain, y_retain, p_test, y_test, *,
                                    seed: int = 0) -> float:
     """cfdebias "MIA": share of D_f predicted member by the confidence SVC (``svc_confidence_member_rate``)."""
     return svc_confidence_member_rate(p_forget, y_forget, p_retain, y_retain, p_test, y_test, seed=seed)["member_rate"]
 
 
-@register_metric("mia_svc_entropy_member_rate", kind="privacy", higher_is_better=False)
+@register_metric("mia_svc_entropy_member_rate", kind="privacy", higher_is_better=False, needs=MIA_NEEDS)
 def mia_svc_entropy_member_rate(p_forget, y_forget, p_retain, y_retain, p_test, y_test, *,
                                 seed: int = 0) -> float:
     """Share of D_f predicted member by the entropy SVC (``svc_entropy_member_rate``)."""
     return svc_entropy_member_rate(p_forget, y_forget, p_retain, y_retain, p_test, y_test, seed=seed)["member_rate"]
 
 
-@register_metric("mia_auc_loss", kind="privacy", higher_is_better=False)
+@register_metric("mia_auc_loss", kind="privacy", higher_is_better=False, needs=MIA_NEEDS)
 def mia_auc_loss(p_forget, y_forget, p_retain, y_retain, p_test, y_test, *, seed: int = 0) -> float:
     """cobum "MIA": ROC AUC of -loss, D_f (positive) vs test (negative) (``auc_loss``; 0.5 = chance)."""
     return auc_loss(p_forget, y_forget, p_retain, y_retain, p_test, y_test, seed=seed)["auc"]

@@ -32,12 +32,12 @@ from __future__ import annotations
 import numpy as np
 
 from .classification import _check_1d, _check_binary, _check_finite, _mann_whitney_auc, _undefined
-from .registry import register_metric
+from .registry import Needs, register_metric
 
 CONVENTIONS = ("drjl", "autodebias")
 
 
-@register_metric("pooled_auc", kind="ranking", higher_is_better=True)
+@register_metric("pooled_auc", kind="ranking", higher_is_better=True, needs=Needs(("y", "score")))
 def pooled_auc(y_true, score) -> float:
     """Global ROC AUC over all pooled test pairs (not averaged per user), = sklearn roc_auc_score.
 
@@ -107,7 +107,7 @@ def _mean(vals: np.ndarray, what: str) -> float:
     return float(vals.mean())
 
 
-@register_metric("ndcg_at_k", kind="ranking", higher_is_better=True)
+@register_metric("ndcg_at_k", kind="ranking", higher_is_better=True, needs=Needs(("users", "items", "y", "score", "k")))
 def ndcg_at_k(users, items, y_true, score, k, convention: str = "drjl") -> float:
     """NDCG@K averaged over users (module docstring: ranking, ties, short lists, conventions).
 
@@ -120,7 +120,7 @@ def ndcg_at_k(users, items, y_true, score, k, convention: str = "drjl") -> float
     return _mean(vals, f"NDCG@{k} ({convention})")
 
 
-@register_metric("recall_at_k", kind="ranking", higher_is_better=True)
+@register_metric("recall_at_k", kind="ranking", higher_is_better=True, needs=Needs(("users", "items", "y", "score", "k")))
 def recall_at_k(users, items, y_true, score, k, convention: str = "drjl") -> float:
     """Recall@K averaged over users: |top-K cap positives| / |positives| per user.
 
@@ -130,6 +130,13 @@ def recall_at_k(users, items, y_true, score, k, convention: str = "drjl") -> flo
     """
     _, vals = recall_per_user(users, items, y_true, score, k, convention)
     return _mean(vals, f"Recall@{k} ({convention})")
+
+
+# The AutoDebias convention under its own names, so a task asks for either convention like any metric.
+register_metric("ndcg_at_k_autodebias", kind="ranking", higher_is_better=True,
+                needs=Needs(("users", "items", "y", "score", "k"), options={"convention": "autodebias"}))(ndcg_at_k)
+register_metric("recall_at_k_autodebias", kind="ranking", higher_is_better=True,
+                needs=Needs(("users", "items", "y", "score", "k"), options={"convention": "autodebias"}))(recall_at_k)
 
 
 def ranking_report(users, items, y_true, score, k) -> dict[str, float]:

@@ -1,12 +1,58 @@
-"""The metric registry: one function per metric, registered with its orientation."""
+"""The metric registry: one function per metric, registered with its orientation and what it needs.
+
+A metric's :class:`Needs` says which inputs it takes, in order, so every task evaluates every metric
+through one evaluator (:func:`fairbench.runner.tasks.evaluation.evaluate`) and a configuration can be
+checked before anything runs (a metric whose inputs a task cannot give is refused at plan time).
+
+Inputs (a task provides the ones it can; ``name:split`` takes it from another split than the metric's):
+
+- per split (``test``, ``retain``, ``forget``): ``y`` labels, ``pred`` predicted labels, ``score``
+  P(y = 1), ``proba`` class probabilities, ``s`` the sensitive attribute, ``X`` features, ``users`` /
+  ``items`` of a ranking, ``y_rank`` the labels a ranking score is judged against (a dataset variant's
+  corrected labels where it has them, else ``y``);
+- per run: ``predict`` f(X, s) -> P(y = 1), ``predict_group_only`` (the group switched only at the
+  predictor), ``X_processed``, ``quantile_map``, ``group_means``, ``groups``, ``k``, ``theta`` /
+  ``theta_reference`` (parameter vectors).
+
+``groups`` of a Needs: ``"privileged"`` passes the dataset's privileged group as ``privileged=``,
+``"per_group"`` calls the metric once per group (stored as ``<name>_<code>``). ``seeded`` passes the
+run's ``evaluation`` seed stream as ``seed=``. ``options`` are fixed keyword arguments (a variant of a
+metric registered under its own name, e.g. ``cf_metric_per_instance``).
+"""
 
 from __future__ import annotations
 
 import inspect
-from dataclasses import dataclass
-from typing import Callable
+from dataclasses import dataclass, field
+from typing import Any, Callable
 
 from ..core.registry import Registry
+
+
+SPLITS = ("test", "retain", "forget")
+GROUPINGS = (None, "privileged", "per_group")
+
+
+@dataclass(frozen=True)
+class Needs:
+    """What a metric takes (see the module docstring for the input names)."""
+
+    inputs: tuple[str, ...]
+    split: str = "test"
+    groups: str | None = None
+    seeded: bool = False
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.split not in SPLITS or self.groups not in GROUPINGS:
+            raise ValueError(f"bad metric needs: split {self.split!r}, groups {self.groups!r}")
+
+    def inputs_without_split(self) -> tuple[str, ...]:
+        return tuple(name.partition(":")[0] for name in self.inputs)
+
+    def splits(self) -> set[str]:
+        """Every split the metric reads from (its own and those its qualified inputs name)."""
+        return {self.split} | {name.partition(":")[2] for name in self.inputs if ":" in name}
 
 
 @dataclass(frozen=True)
@@ -16,6 +62,7 @@ class MetricInfo:
     kind: str  # "classification", "regression", "fairness", "unlearning", "privacy", "ranking", "counterfactual"
     higher_is_better: bool | None  # None where neither direction is better (signed gaps: closer to 0)
     signed: bool
+    needs: Needs
 
     @property
     def summary(self) -> str:
@@ -26,11 +73,11 @@ class MetricInfo:
 METRICS: Registry[MetricInfo] = Registry("metric")
 
 
-def register_metric(name: str, *, kind: str, higher_is_better: bool | None, signed: bool = False):
-    """Decorator: register ``fn`` as metric ``name``."""
+def register_metric(name: str, *, kind: str, higher_is_better: bool | None, needs: Needs, signed: bool = False):
+    """Decorator: register ``fn`` as metric ``name`` taking ``needs``."""
 
     def decorate(fn: Callable[..., float]) -> Callable[..., float]:
-        METRICS.register(name, MetricInfo(name, fn, kind, higher_is_better, signed))
+        METRICS.register(name, MetricInfo(name, fn, kind, higher_is_better, signed, needs))
         return fn
 
     return decorate

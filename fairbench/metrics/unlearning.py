@@ -11,10 +11,10 @@ from __future__ import annotations
 import numpy as np
 
 from .classification import _undefined, accuracy
-from .registry import register_metric
+from .registry import Needs, register_metric
 
 
-@register_metric("retain_accuracy", kind="unlearning", higher_is_better=True)
+@register_metric("retain_accuracy", kind="unlearning", higher_is_better=True, needs=Needs(("y", "pred"), split="retain"))
 def retain_accuracy(y_retain, y_pred_retain) -> float:
     """RA: accuracy on the retain set D_r (training rows that were *not* deleted).
 
@@ -23,7 +23,7 @@ def retain_accuracy(y_retain, y_pred_retain) -> float:
     return accuracy(y_retain, y_pred_retain)
 
 
-@register_metric("forget_accuracy", kind="unlearning", higher_is_better=None)
+@register_metric("forget_accuracy", kind="unlearning", higher_is_better=None, needs=Needs(("y", "pred"), split="forget"))
 def forget_accuracy(y_forget, y_pred_forget) -> float:
     """FA: accuracy on the forget set D_f (the deleted training rows).
 
@@ -33,13 +33,13 @@ def forget_accuracy(y_forget, y_pred_forget) -> float:
     return accuracy(y_forget, y_pred_forget)
 
 
-@register_metric("test_accuracy", kind="unlearning", higher_is_better=True)
+@register_metric("test_accuracy", kind="unlearning", higher_is_better=True, needs=Needs(("y", "pred")))
 def test_accuracy(y_test, y_pred_test) -> float:
     """TA: accuracy on the held-out test split. mean(y_pred == y) over the test set."""
     return accuracy(y_test, y_pred_test)
 
 
-@register_metric("l2_to_retrain", kind="unlearning", higher_is_better=False)
+@register_metric("l2_to_retrain", kind="unlearning", higher_is_better=False, needs=Needs(("theta", "theta_reference")))
 def l2_to_retrain(theta, theta_retrain) -> float:
     """||theta - theta_retrain||_2 between flattened parameter vectors (fairunlearn ``l2_norm``).
 

@@ -1,16 +1,23 @@
-"""Pluggable executors: they only map ``run_job`` over jobs.
+"""Pluggable executors: they only map ``run_job`` over jobs, each job after the jobs it needs.
 
-A distributed engine (Ray, a SLURM launcher) is one more class with the same ``map`` that runs
-``run_job(job, store_root)`` remotely against a shared store; methods and tables stay untouched.
+``map(jobs, store_root)`` takes jobs ordered dependencies first (:func:`fairbench.runner.plan.with_dependencies`)
+and yields one :class:`Outcome` per job. A job is started only once every job it needs that is in
+``jobs`` has finished (a dependency not in ``jobs`` is already in the store); whether a dependency
+succeeded is read from the store by ``run_job`` itself, so a failed dependency fails its dependants
+with its own status and a note naming it, under every executor. A distributed engine (Ray, a SLURM
+launcher) is one more class with the same ``map`` that runs ``run_job(job, store_root)`` remotely
+against a shared store, submitting a job when its dependencies are done; methods and tables stay
+untouched.
 """
 
 from __future__ import annotations
 
 import multiprocessing
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from pathlib import Path
 from typing import Iterable, Iterator
 
+from ..core.determinism import limit_worker_threads
 from ..core.registry import Registry
 from .jobs import Job, Outcome, run_job
 
@@ -20,23 +27,50 @@ class SerialExecutor:
         del jobs
 
     def map(self, jobs: Iterable[Job], store_root: Path) -> Iterator[Outcome]:
-        for job in jobs:
+        for job in jobs:  # in order: dependencies come first
             yield run_job(job, store_root)
 
 
+class DependencyGate:
+    """Which of a list of jobs may start: those whose dependencies in the list have all finished."""
+
+    def __init__(self, jobs: Iterable[Job]):
+        self.waiting = list(jobs)
+        self.unfinished = {job.key for job in self.waiting}
+
+    def ready(self) -> list[Job]:
+        ready = [job for job in self.waiting if not any(dep.key in self.unfinished for _, dep in job.needs)]
+        started = {job.key for job in ready}
+        self.waiting = [job for job in self.waiting if job.key not in started]
+        return ready
+
+    def finished(self, job: Job) -> None:
+        self.unfinished.discard(job.key)
+
+
 class ProcessExecutor:
-    """One job per process from a pool; each worker writes its own record, so a crash loses one cell."""
+    """One job per process from a pool (one BLAS/torch thread per worker); each worker writes its own
+    record, so a crash loses one cell. Dependants are submitted only after their dependencies finished."""
 
     def __init__(self, jobs: int):
         self.workers = max(1, jobs)
 
     def map(self, jobs: Iterable[Job], store_root: Path) -> Iterator[Outcome]:
+        gate = DependencyGate(jobs)
         # spawn, not fork: forking a parent that has started torch's thread pools can deadlock.
         context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=self.workers, mp_context=context) as pool:
-            futures = [pool.submit(run_job, job, store_root) for job in jobs]
-            for future in as_completed(futures):
-                yield future.result()
+        with ProcessPoolExecutor(max_workers=self.workers, mp_context=context,
+                                 initializer=limit_worker_threads, initargs=(1,)) as pool:
+            running: dict[Future, Job] = {}
+            while True:
+                for job in gate.ready():
+                    running[pool.submit(run_job, job, store_root)] = job
+                if not running:
+                    break
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    gate.finished(running.pop(future))
+                    yield future.result()
 
 
 EXECUTORS: Registry[type] = Registry("executor")

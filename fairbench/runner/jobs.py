@@ -1,9 +1,12 @@
 """From a cell's run configuration to a stored record.
 
 A job is ``(resolved config, seed)``; its key is ``(group, seed)`` where ``group`` hashes the
-config without the seed together with the task's and the method's code versions. ``run_job`` is a
-pure function of the job to a record (plus its side effect of writing it to the store), so any
-executor — serial, process pool, or a cluster launcher — can run it.
+config without the seed together with the task's and the method's code versions. ``make_job`` checks
+the whole configuration (the task's typed config, :mod:`fairbench.runner.tasks.config`) and adds the
+jobs it depends on (``Job.needs``: e.g. an unlearning run's original model). ``run_job`` is a pure
+function of the job and its dependencies' stored outputs to a record (plus its side effect of writing
+it to the store), so any executor — serial, process pool, or a cluster launcher — can run it once the
+jobs it needs have run.
 """
 
 from __future__ import annotations
@@ -18,15 +21,14 @@ from pathlib import Path
 from typing import Any
 
 from ..core import provenance
-from ..core.determinism import seed_everything
+from ..core.determinism import limited_threads, seed_everything
 from ..core.errors import DataError, FairbenchError
 from ..core.hashing import config_hash, request_of
 from ..core.status import RunFailure, RunStatus
 from ..methods import METHODS
-from ..store import RecordStore, use_store
-from .tasks import TASKS, TaskResult
-
-BASE_KEYS = ("task", "method", "dataset", "seed")
+from ..store import RecordStore
+from .tasks import TASKS, Stored, TaskResult
+from .tasks.config import BASE_KEYS, method_entry, refuse
 
 
 @dataclass(frozen=True)
@@ -35,18 +37,24 @@ class Job:
     group: str
     seed: int
     request: dict[str, Any] = field(default_factory=dict)  # as asked for, seedless (hashing.request_of)
+    needs: tuple[tuple[str, "Job"], ...] = ()  # (name the task knows it by, the job) of each dependency
+
+    @property
+    def key(self) -> tuple[str, int]:
+        return (self.group, self.seed)
 
     @property
     def label(self) -> str:
-        return f"{self.config['method']} on {self.config['dataset']} (seed {self.seed})"
+        return f"{self.config['method']} on {self.config['dataset']} (seed {self.seed}, {self.config['task']})"
 
 
 @dataclass
 class Outcome:
     job: Job
-    status: str  # "ran", "reused", "unavailable" (data), "invalid" (bad input), "crashed" (a bug)
+    status: RunStatus
     message: str = ""
     seconds: float = 0.0
+    failure: RunFailure | None = None  # what was stored beside the run when it produced no record
 
 
 def resolve_config(config: dict[str, Any]) -> dict[str, Any]:
@@ -55,18 +63,17 @@ def resolve_config(config: dict[str, Any]) -> dict[str, Any]:
     for key in ("method", "dataset"):
         if key not in config:
             raise FairbenchError(f"a run needs a {key}")
-    method = METHODS.get(config["method"])
+    method = method_entry(config["method"])
     config.setdefault("task", method.task)
+    if config["task"] not in TASKS:
+        raise refuse("task", f"unknown task {config['task']!r}", TASKS.names())
     task = TASKS.get(config["task"])
     config.setdefault("seed", 0)
-    config["seed"] = int(config["seed"])
     unknown = sorted(set(config) - set(BASE_KEYS) - set(task.config_keys))
     if unknown:
-        raise FairbenchError(
-            f"task '{task.name}' does not take {', '.join(unknown)}; it takes: {', '.join(task.config_keys) or '(nothing else)'}"
-        )
-    for name in task.components(config):
-        METHODS.get(name)  # an unimplemented base model makes the cell not runnable, not a failed run
+        raise refuse(unknown[0], f"task '{task.name}' takes no such key", task.config_keys)
+    for name in task.components(config):  # an unregistered base model makes the cell not runnable, not invalid
+        method_entry(name)
     return config
 
 
@@ -84,59 +91,95 @@ def code_versions(config: dict[str, Any]) -> dict[str, str]:
 
 
 def make_job(config: dict[str, Any]) -> Job:
+    """The job of one run configuration, checked in full (nothing is loaded or trained), with the jobs
+    it needs; a configuration error raises FairbenchError, an unregistered method MethodNotImplemented."""
     request = request_of(config)
     config = resolve_config(config)
+    task = TASKS.get(config["task"])
+    typed = task.parse(config)
+    needs = tuple((name, make_job(dependency)) for name, dependency in sorted(task.needs(typed).items()))
     seedless = {k: v for k, v in config.items() if k != "seed"}
     group = config_hash({"config": seedless, "code": code_versions(config)})
-    return Job(config=config, group=group, seed=config["seed"], request=request)
+    return Job(config=config, group=group, seed=config["seed"], request=request, needs=needs)
+
+
+def dependency_failure(job: Job, store: RecordStore) -> RunFailure | None:
+    """Why ``job`` cannot run: a job it needs has no record. The dependency's stored failure is passed
+    on with its status (missing data stays missing data); a dependency that never ran makes it INVALID."""
+    for name, dependency in job.needs:
+        if store.has(dependency.group, dependency.seed):
+            continue
+        failed = store.failure(dependency.group)
+        message = f"needs {dependency.label} ({name}), which " + (
+            f"failed: {failed.message}" if failed else "has not run")
+        status = failed.status if failed else RunStatus.INVALID
+        return RunFailure(status, message, missing_data=failed.missing_data if failed else (),
+                          missing_methods=failed.missing_methods if failed else (),
+                          extra={"dependency": {"name": name, "group": dependency.group, "seed": dependency.seed}})
+    return None
+
+
+def _load_dependencies(job: Job, store: RecordStore) -> dict[str, Stored]:
+    loaded = {}
+    for name, dependency in job.needs:
+        record = store.load(dependency.group, dependency.seed)
+        objects = {obj: store.load_object(dependency.group, dependency.seed, obj) for obj in record.get("objects", [])}
+        loaded[name] = Stored(record, objects)
+    return loaded
+
+
+def _fail(store: RecordStore, job: Job, failure: RunFailure, seconds: float) -> Outcome:
+    store.save_failure(job.group, job.seed, job.config, failure)
+    return Outcome(job, failure.status, failure.message, seconds, failure)
 
 
 def run_job(job: Job, store_root: Path | None = None) -> Outcome:
-    """Run one job and store its record; exceptions become a failed outcome (and a failure note)."""
+    """Run one job (its dependencies must have run) and store its record; exceptions become a failed
+    outcome with a failure note whose status says what happened."""
     store = RecordStore(store_root)
     start = time.perf_counter()
+    blocked = dependency_failure(job, store)
+    if blocked is not None:
+        return _fail(store, job, blocked, 0.0)
     try:
-        with use_store(store.root):  # nested jobs (e.g. a base model) write to the same store
-            record, result = _execute(job)
+        record, result = _execute(job, _load_dependencies(job, store))
     except DataError as exc:
-        store.save_failure(job.group, job.seed, job.config, RunFailure(
-            RunStatus.MISSING_DATA, f"data not available: {exc}", missing_data=(str(job.config["dataset"]).split("@")[0],)))
-        return Outcome(job, "unavailable", str(exc), time.perf_counter() - start)
-    except FairbenchError as exc:
-        store.save_failure(job.group, job.seed, job.config, RunFailure(RunStatus.INVALID, str(exc)))
-        return Outcome(job, "invalid", str(exc), time.perf_counter() - start)
+        dataset = str(job.config["dataset"]).split("@")[0]
+        return _fail(store, job, RunFailure(RunStatus.MISSING_DATA, f"data not available: {exc}",
+                                            missing_data=(dataset,)), time.perf_counter() - start)
+    except FairbenchError as exc:  # input the plan could not check (e.g. a dataset without the attribute needed)
+        return _fail(store, job, RunFailure(RunStatus.INVALID, str(exc)), time.perf_counter() - start)
     except Exception as exc:  # a crash in one cell must not take the others down
         detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-        store.save_failure(job.group, job.seed, job.config,
-                           RunFailure(RunStatus.CRASHED, detail, traceback=traceback.format_exc()))
-        return Outcome(job, "crashed", detail, time.perf_counter() - start)
+        return _fail(store, job, RunFailure(RunStatus.CRASHED, detail, traceback=traceback.format_exc()),
+                     time.perf_counter() - start)
     try:
         store.save(job.group, job.seed, record, result.arrays, result.objects)
     except (TypeError, ValueError) as exc:  # e.g. a task returned something JSON cannot hold
         detail = f"record could not be stored: {exc}"
-        store.save_failure(job.group, job.seed, job.config,
-                           RunFailure(RunStatus.CRASHED, detail, traceback=traceback.format_exc()))
-        return Outcome(job, "crashed", detail, time.perf_counter() - start)
-    return Outcome(job, "ran", "", time.perf_counter() - start)
+        return _fail(store, job, RunFailure(RunStatus.CRASHED, detail, traceback=traceback.format_exc()),
+                     time.perf_counter() - start)
+    return Outcome(job, RunStatus.RAN, "", time.perf_counter() - start)
 
 
-def _execute(job: Job) -> tuple[dict[str, Any], TaskResult]:
-    seed_everything(job.seed)
+def _execute(job: Job, deps: dict[str, Stored]) -> tuple[dict[str, Any], TaskResult]:
+    seed_everything(job.seed)  # a guard for third-party code; our own draws come from the seed streams
     task = TASKS.get(job.config["task"])
+    config = task.parse(job.config)
     started = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-    outer = tracemalloc.is_tracing()  # a nested job (a base model) must not stop its caller's tracer
-    if outer:
-        tracemalloc.reset_peak()
-    else:
-        tracemalloc.start()
+    tracemalloc.start()
     wall = time.perf_counter()
     try:
-        result = task.fn(job.config)
+        with limited_threads(1):  # the same thread counts under every executor: same floating-point sums
+            result = task.fn(config, deps)
         seconds = time.perf_counter() - wall
         _, traced_peak = tracemalloc.get_traced_memory()
     finally:
-        if not outer:
-            tracemalloc.stop()
+        tracemalloc.stop()
+    info = dict(result.info)
+    if job.needs:  # the records this run was made from, by key
+        info["dependencies"] = {name: {"group": dep.group, "seed": dep.seed, "task": dep.config["task"]}
+                                for name, dep in job.needs}
     record = {
         "key": {"group": job.group, "seed": job.seed},
         "request": job.request,
@@ -150,7 +193,7 @@ def _execute(job: Job) -> tuple[dict[str, Any], TaskResult]:
             "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         },
         "data": result.data,
-        "info": result.info,
+        "info": info,
         "arrays": sorted(result.arrays),
         "objects": sorted(result.objects),
         "environment": provenance.environment(),

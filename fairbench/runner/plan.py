@@ -1,4 +1,5 @@
-"""Turn a table spec into jobs: every runnable cell × seed, de-duplicated (cells share runs)."""
+"""Turn a table spec into jobs: every runnable cell × seed plus the jobs they need, de-duplicated (cells
+share runs) and ordered so that a job comes after every job it needs."""
 
 from __future__ import annotations
 
@@ -6,20 +7,43 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..core.errors import FairbenchError
+from ..core.status import RunFailure, RunStatus
 from ..specs import SCALES, CellSpec, TableSpec, cell_config
 from .jobs import Job, make_job
+from .tasks.config import MethodNotImplemented
 
+__all__ = ["SCALES", "Plan", "cell_jobs", "check_selection", "plan_table", "with_dependencies"]
 
 
 @dataclass
 class Plan:
-    jobs: list[Job] = field(default_factory=list)
-    skipped: dict[tuple[str, str], str] = field(default_factory=dict)  # cell -> why it cannot run here
+    jobs: list[Job] = field(default_factory=list)  # dependencies first
+    skipped: dict[tuple[str, str], RunFailure] = field(default_factory=dict)  # cell -> why it cannot run here
     selected: int = 0  # cells that match the selection (every cell with a run when nothing is selected)
+    requested: set[tuple[str, int]] = field(default_factory=set)  # keys of the cells' own jobs (not dependencies)
+
+
+def with_dependencies(jobs: list[Job]) -> list[Job]:
+    """``jobs`` and every job they need, each once, every job after the jobs it needs."""
+    ordered: list[Job] = []
+    seen: set[tuple[str, int]] = set()
+
+    def visit(job: Job) -> None:
+        if job.key in seen:
+            return
+        seen.add(job.key)
+        for _, dependency in job.needs:
+            visit(dependency)
+        ordered.append(job)
+
+    for job in jobs:
+        visit(job)
+    return ordered
 
 
 def cell_jobs(table: TableSpec, cell: CellSpec, scale: str, seeds: int | None = None) -> list[Job]:
-    """Jobs of one cell; raises FairbenchError if its method or task is not implemented."""
+    """Jobs of one cell; raises MethodNotImplemented if a method it needs is not registered, and
+    FairbenchError if its configuration is wrong."""
     config = cell_config(table, cell, scale)
     return [make_job({**config, "seed": seed}) for seed in range(seeds or cell.seeds)]
 
@@ -49,9 +73,11 @@ def check_selection(tables: list[TableSpec], datasets: set[str] | None, methods:
 
 def plan_table(table: TableSpec, scale: str = "paper", seeds: int | None = None,
                datasets: set[str] | None = None, methods: set[str] | None = None) -> Plan:
-    """Jobs of every runnable cell, or of the cells on ``datasets`` and by ``methods`` when given."""
+    """Jobs of every runnable cell (or of the cells on ``datasets`` and by ``methods`` when given) and of
+    the runs they need. A cell whose configuration is wrong raises FairbenchError naming the cell, so a
+    table is refused before anything runs; a cell that needs an unregistered method is skipped."""
     plan = Plan()
-    seen: set[tuple[str, int]] = set()
+    cells: list[Job] = []
     for key, cell in table.cells.items():
         if cell.expect == "reported-only" and not cell.run:
             continue
@@ -62,11 +88,12 @@ def plan_table(table: TableSpec, scale: str = "paper", seeds: int | None = None,
         plan.selected += 1
         try:
             jobs = cell_jobs(table, cell, scale, seeds)
-        except FairbenchError as exc:
-            plan.skipped[key] = str(exc)
+        except MethodNotImplemented as exc:
+            plan.skipped[key] = RunFailure(RunStatus.NOT_IMPLEMENTED, str(exc), missing_methods=exc.names)
             continue
-        for job in jobs:
-            if (job.group, job.seed) not in seen:
-                seen.add((job.group, job.seed))
-                plan.jobs.append(job)
+        except FairbenchError as exc:
+            raise FairbenchError(f"{table.ref} cell {key[0]}/{key[1]}: {exc}") from None
+        cells.extend(jobs)
+        plan.requested.update(job.key for job in jobs)
+    plan.jobs = with_dependencies(cells)
     return plan

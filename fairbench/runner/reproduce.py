@@ -5,11 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
+from ..core.status import RunStatus
 from ..specs import TableSpec
 from ..store import RecordStore
 from .executor import make_executor
 from .jobs import Job, Outcome
-from .plan import Plan, plan_table
+from .plan import Plan, plan_table, with_dependencies
 
 
 @dataclass
@@ -18,17 +19,17 @@ class RunSummary:
     reused: list[Job] = field(default_factory=list)
     outcomes: list[Outcome] = field(default_factory=list)
 
-    def count(self, status: str) -> int:
-        return sum(1 for o in self.outcomes if o.status == status)
+    def count(self, *statuses: RunStatus) -> int:
+        return sum(1 for o in self.outcomes if o.status in statuses)
 
 
 def pending_jobs(jobs: list[Job], store: RecordStore, force: bool) -> tuple[list[Job], list[Job]]:
-    """(to run, reused): a job with a done record is reused unless ``force``."""
-    if force:
-        return list(jobs), []
-    todo = [j for j in jobs if not store.has(j.group, j.seed)]
-    reused = [j for j in jobs if store.has(j.group, j.seed)]
-    return todo, reused
+    """(to run, reused) of the requested ``jobs``: a job with a done record is reused unless ``force``;
+    to run are the others and the jobs they need that have no record yet, dependencies first."""
+    todo = [j for j in jobs if force or not store.has(j.group, j.seed)]
+    reused = [j for j in jobs if not force and store.has(j.group, j.seed)]
+    keys = {j.key for j in todo}
+    return [j for j in with_dependencies(todo) if j.key in keys or not store.has(j.group, j.seed)], reused
 
 
 def run_jobs(
@@ -54,11 +55,21 @@ def reproduce_table(
     methods: set[str] | None = None,
     on_start: Callable[[int], None] | None = None,
     on_done: Callable[[Outcome], None] | None = None,
+    plan: Plan | None = None,
 ) -> RunSummary:
-    plan = plan_table(table, scale, seeds, datasets, methods)
-    todo, reused = pending_jobs(plan.jobs, store, force)
+    """Run the missing jobs of ``table`` (``plan``: the table's plan when the caller already made it)."""
+    plan = plan or plan_table(table, scale, seeds, datasets, methods)
+    requested = [job for job in plan.jobs if job.key in plan.requested]
+    todo, reused = pending_jobs(requested, store, force)
     summary = RunSummary(plan=plan, reused=reused)
     if on_start:
         on_start(len(todo))
     summary.outcomes = run_jobs(todo, store, n_jobs, on_done)
     return summary
+
+
+def run_with_dependencies(job: Job, store: RecordStore, force: bool = False, n_jobs: int = 1) -> list[Outcome]:
+    """Run ``job`` and the jobs it needs that have no record (``force`` reruns ``job`` itself only);
+    the outcomes in the order they finished, ``job``'s last (none when its record was reused)."""
+    todo, _ = pending_jobs([job], store, force)
+    return run_jobs(todo, store, n_jobs)

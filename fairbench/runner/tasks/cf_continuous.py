@@ -20,74 +20,73 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Mapping
 
 import numpy as np
-import torch
 
 from ...core.errors import FairbenchError
-from ...datasets import load_dataset
 from ...methods.fairness._adversarial_vae import AdversarialVAE, VAESettings
-from ...metrics import METRICS
-from .base import TaskResult, register_task
-from .base import build_model
+from .base import Stored, TaskResult, data_summary, register_task
+from .config import BASE_KEYS, RunConfig, as_dict, check_keys, positive_int
+from .evaluation import Inputs, evaluate
 
 DEFAULT_COUNTERFACTUALS = 1000
 _GENERATORS: dict[str, AdversarialVAE] = {}  # per process: the methods of one table share a seed's VAE
 _CACHE_SIZE = 64  # a VAE is ~100 kB; a table visits (datasets x seeds) of them, column by column
+# output name -> registered metric
+METRICS_REPORTED = {"mse": "mse", "cf_metric": "cf_metric_continuous", "cf_metric_squared": "cf_metric_continuous_squared"}
 
 
 def _as_columns(s: np.ndarray) -> np.ndarray:
     return np.asarray(s, dtype=np.float64).reshape(len(s), -1)
 
 
-def counterfactual_generator(config: dict[str, Any], data, settings: VAESettings) -> AdversarialVAE:
-    key = json.dumps([config["dataset"], config.get("dataset_params"), config["seed"], repr(settings)], sort_keys=True,
+@dataclass(frozen=True)
+class CfContinuousConfig(RunConfig):
+    KEYS = ("params", "dataset_params", "generator", "evaluation")
+
+    generator: VAESettings
+    counterfactuals: int
+
+    @classmethod
+    def parse(cls, config: dict[str, Any]) -> "CfContinuousConfig":
+        check_keys("", config, BASE_KEYS + cls.KEYS)
+        # this task never applied a method's registry defaults; its numbers were made without them
+        common = cls.common(config, kinds=("predictor",), use_defaults=False)
+        evaluation = as_dict("evaluation", config.get("evaluation"))
+        check_keys("evaluation", evaluation, ("counterfactuals",))
+        return cls(**common, generator=VAESettings.from_dict(config.get("generator")),
+                   counterfactuals=positive_int("evaluation.counterfactuals",
+                                                evaluation.get("counterfactuals", DEFAULT_COUNTERFACTUALS)))
+
+
+def counterfactual_generator(config: CfContinuousConfig, data) -> AdversarialVAE:
+    seed = config.streams.seed("generator")
+    key = json.dumps([config.dataset, config.dataset_params or None, seed, repr(config.generator)], sort_keys=True,
                      default=str)
     if key not in _GENERATORS:
         if len(_GENERATORS) >= _CACHE_SIZE:
             _GENERATORS.pop(next(iter(_GENERATORS)))
         train = data.train
-        _GENERATORS[key] = AdversarialVAE(settings, random_state=config["seed"]).fit(train.X, _as_columns(train.s), train.y)
+        _GENERATORS[key] = AdversarialVAE(config.generator, random_state=seed).fit(
+            train.X, _as_columns(train.s), train.y)
     return _GENERATORS[key]
 
 
-@register_task(
-    "cf_continuous",
-    version="1",
-    description="fit f(x, a) on train; test MSE, continuous CF-metric (adversarial-VAE counterfactuals), training time",
-    config_keys=("params", "dataset_params", "generator", "evaluation"),
-)
-def run(config: dict[str, Any]) -> TaskResult:
-    # the networks are tiny: one intra-op thread is faster than two contending ones, and the
-    # executor parallelises over jobs instead
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        return _run(config)
-    finally:
-        torch.set_num_threads(threads)
-
-
-def _run(config: dict[str, Any]) -> TaskResult:
-    data = load_dataset(config["dataset"], seed=config["seed"], params=config.get("dataset_params"))
+@register_task("cf_continuous", version="1", config=CfContinuousConfig,
+               description="fit f(x, a) on train; test MSE, continuous CF-metric (adversarial-VAE counterfactuals), "
+                           "training time")
+def run(config: CfContinuousConfig, deps: Mapping[str, Stored]) -> TaskResult:
+    data = config.load_data()
     if data.train.s is None or data.task != "regression":
         raise FairbenchError(f"task cf_continuous needs a regression dataset with a sensitive variable; {data.name} is not")
-    evaluation = dict(config.get("evaluation") or {})
-    unknown = sorted(set(evaluation) - {"counterfactuals"})
-    if unknown:
-        raise FairbenchError(f"unknown evaluation settings {unknown}; known: counterfactuals")
-    R = int(evaluation.get("counterfactuals", DEFAULT_COUNTERFACTUALS))
-    if R < 1:
-        raise FairbenchError(f"evaluation.counterfactuals must be >= 1, got {R}")
-    settings = VAESettings.from_dict(config.get("generator"))
-    params = dict(config.get("params", {}))
-    params.setdefault("random_state", config["seed"])
-    model = build_model(config["method"], params)
+    R = config.counterfactuals
+    model = config.method.build(random_state=config.streams.seed("method"))
 
     train, test = data.train, data.test
     a_train, a_test = _as_columns(train.s), _as_columns(test.s)
-    generator = counterfactual_generator(config, data, settings)
+    generator = counterfactual_generator(config, data)
     uses_generator = hasattr(model, "use_generator")
     if uses_generator:
         model.use_generator(generator)
@@ -95,23 +94,19 @@ def _run(config: dict[str, Any]) -> TaskResult:
     model.fit(train.X, a_train, train.y)
     fit_seconds = time.perf_counter() - start
     train_seconds = fit_seconds + (generator.fit_seconds_ if uses_generator else 0.0)
+    predicted = model.predict(test.X, a_test)  # before the counterfactual matrices, as the tables were made
 
-    mse = METRICS.get("mse").fn(test.y, model.predict(test.X, a_test))
-    rng = np.random.default_rng(config["seed"])
+    rng = config.streams.numpy("evaluation")
     a_new = rng.uniform(a_train.min(axis=0), a_train.max(axis=0), size=(R, a_train.shape[1]))
     factual = model.predict(generator.reconstruct(test.X, a_test, test.y), a_test)
     stacked = generator.counterfactual(test.X, a_test, test.y, a_new)
     counterfactual = model.predict(stacked, np.repeat(a_new, len(test), axis=0)).reshape(R, len(test))
-    cf = METRICS.get("cf_metric_continuous").fn
+    inputs = Inputs({"test": test}, dataset=data.name, values={
+        "y": test.y, "pred": predicted, "factual": factual, "counterfactual": counterfactual})
     return TaskResult(
-        metrics={
-            "mse": mse,
-            "cf_metric": cf(factual, counterfactual),
-            "cf_metric_squared": cf(factual, counterfactual, cost="squared"),
-            "train_time_s": train_seconds,
-        },
+        metrics={**evaluate(METRICS_REPORTED, inputs), "train_time_s": train_seconds},
         timings={"fit_s": fit_seconds, "train_s": train_seconds, "generator_s": generator.fit_seconds_},
-        data={"dataset": data.name, "files": data.meta.get("files", {}), "n_train": len(train), "n_test": len(test)},
-        info={"notes": data.meta.get("notes", []), "counterfactuals": R, "generator": repr(settings),
+        data=data_summary(data),
+        info={"notes": data.meta.get("notes", []), "counterfactuals": R, "generator": repr(config.generator),
               "generator_bounded_features": generator.bounded_},
     )

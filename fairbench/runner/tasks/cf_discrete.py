@@ -18,31 +18,46 @@ variant that keeps a label quirk leaving one test class (adult@flap: every test 
 from __future__ import annotations
 
 import time
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Mapping
 
 import numpy as np
 
+from ...core.errors import FairbenchError
 from ...core.groupmaps import GroupMeans, GroupQuantileMap
-from ...datasets import load_dataset
-from ...metrics import METRICS
-from .base import TaskResult, build_model, register_task
+from .base import Stored, TaskResult, data_summary, register_task
+from .config import BASE_KEYS, RunConfig, check_keys, metric_names
+from .evaluation import Inputs, evaluate
+
+DEFAULT_METRICS = ("expected_accuracy", "accuracy", "roc_auc", "cf_metric", "cf_metric_per_instance",
+                   "eo_fairness", "eo_fairness_pipeline", "aa_fairness")
+# what this task gives its metrics, all on the test split
+CF_DISCRETE_INPUTS = ("y", "score", "pred", "y_rank", "X", "s", "predict", "predict_group_only", "X_processed",
+                      "quantile_map", "group_means", "groups")
 
 
-def _metric(name: str):
-    return METRICS.get(name).fn
+@dataclass(frozen=True)
+class CfDiscreteConfig(RunConfig):
+    KEYS = ("params", "dataset_params", "metrics")
+
+    metrics: tuple[str, ...]
+
+    @classmethod
+    def parse(cls, config: dict[str, Any]) -> "CfDiscreteConfig":
+        check_keys("", config, BASE_KEYS + cls.KEYS)
+        # this task never applied a method's registry defaults; its numbers were made without them
+        common = cls.common(config, kinds=("predictor",), use_defaults=False)
+        return cls(**common, metrics=metric_names(config.get("metrics"), "cf_discrete", CF_DISCRETE_INPUTS,
+                                                  DEFAULT_METRICS))
 
 
-@register_task(
-    "cf_discrete",
-    version="3",
-    description="fit f(s, a) on train; ACC (expected), AUC, CF-metric, EO and AA fairness on test",
-    config_keys=("params", "dataset_params"),
-)
-def run(config: dict[str, Any]) -> TaskResult:
-    data = load_dataset(config["dataset"], seed=config["seed"], params=config.get("dataset_params"))
+@register_task("cf_discrete", version="3", config=CfDiscreteConfig,
+               description="fit f(s, a) on train; ACC (expected), AUC, CF-metric, EO and AA fairness on test")
+def run(config: CfDiscreteConfig, deps: Mapping[str, Stored]) -> TaskResult:
+    data = config.load_data()
     if data.train.s is None or data.train.s.ndim != 1:
-        raise ValueError(f"task cf_discrete needs a discrete sensitive attribute; {data.name} has none")
-    model = build_model(config["method"], config.get("params", {}))
+        raise FairbenchError(f"task cf_discrete needs a discrete sensitive attribute; {data.name} has none")
+    model = config.method.build(random_state=config.streams.seed("method"))
     start = time.perf_counter()
     model.fit(data.train.X, data.train.s, data.train.y)
     fit_seconds = time.perf_counter() - start
@@ -60,21 +75,16 @@ def run(config: dict[str, Any]) -> TaskResult:
     else:
         processed, predict_group_only = test.X, predict
     quantile_map = GroupQuantileMap().fit(data.train.X, data.train.s)
-    group_means = GroupMeans().fit(data.train.X, data.train.s)
-    groups = quantile_map.groups_
-    metrics = {
-        "expected_accuracy": _metric("expected_accuracy")(test.y, p),
-        "accuracy": _metric("accuracy")(test.y, (p >= 0.5).astype(int)),
-        "roc_auc": _metric("roc_auc")(data.extra.get("test_labels_corrected", test).y, p),
-        "cf_metric": _metric("cf_metric")(predict, test.X, test.s, quantile_map),
-        "cf_metric_per_instance": _metric("cf_metric")(predict, test.X, test.s, quantile_map, per_instance=True),
-        "eo_fairness": _metric("eo_fairness")(predict_group_only, processed, groups),
-        "eo_fairness_pipeline": _metric("eo_fairness")(predict, test.X, groups),
-        "aa_fairness": _metric("aa_fairness")(predict, test.X, test.s, group_means),
-    }
+    inputs = Inputs({"test": test}, dataset=data.name, values={
+        "y": test.y, "score": p, "pred": (p >= 0.5).astype(int),
+        "y_rank": data.extra.get("test_labels_corrected", test).y, "X": test.X, "s": test.s,
+        "predict": predict, "predict_group_only": predict_group_only, "X_processed": processed,
+        "quantile_map": quantile_map, "group_means": GroupMeans().fit(data.train.X, data.train.s),
+        "groups": quantile_map.groups_,
+    })
     return TaskResult(
-        metrics=metrics,
+        metrics=evaluate(config.metrics, inputs, seed=config.streams.seed("evaluation")),
         timings={"fit_s": fit_seconds},
-        data={"dataset": data.name, "files": data.meta.get("files", {}), "n_train": len(data.train), "n_test": len(data.test)},
+        data=data_summary(data),
         info={"notes": data.meta.get("notes", [])},
     )

@@ -19,15 +19,17 @@ Protocol, per run (seed):
 from __future__ import annotations
 
 import time
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Mapping
 
 import numpy as np
 
 from ...core.errors import FairbenchError
-from ...datasets import Split, load_dataset
-from ...methods import METHODS
-from ...metrics.ranking import CONVENTIONS, pooled_auc, ranking_report
-from .base import TaskResult, register_task
+from ...datasets import Split
+from ...metrics.ranking import CONVENTIONS, pooled_auc
+from .base import Stored, TaskResult, register_task
+from .config import BASE_KEYS, RunConfig, as_dict, check_keys, choice, positive_int, refuse
+from .evaluation import Inputs, evaluate
 
 DEFAULT_SPLIT = {"train": 0.05, "valid": 0.05}
 
@@ -48,46 +50,53 @@ def binarise(y: np.ndarray, threshold: float) -> np.ndarray:
     return (np.asarray(y, dtype=float) >= threshold).astype(np.int64)
 
 
-def _resolve(config: dict[str, Any], meta: dict[str, Any]) -> dict[str, Any]:
-    threshold = config.get("threshold", meta.get("label_threshold", 3))
-    k = config.get("k", meta.get("ranking_k", 5))
-    convention = config.get("metric_convention", "drjl")
-    if convention not in CONVENTIONS:
-        raise FairbenchError(f"metric_convention must be one of {', '.join(CONVENTIONS)}, got '{convention}'")
-    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-        raise FairbenchError(f"k must be a positive integer, got {k!r}")
-    split = {**DEFAULT_SPLIT, **(config.get("split") or {})}
-    unknown = sorted(set(split) - {"train", "valid", "seed"})
-    if unknown:
-        raise FairbenchError(f"split takes train, valid and seed, not {', '.join(unknown)}")
-    split.setdefault("seed", None)
-    return {"threshold": float(threshold), "k": k, "metric_convention": convention, "split": split}
+@dataclass(frozen=True)
+class RecommendConfig(RunConfig):
+    KEYS = ("params", "dataset_params", "threshold", "k", "metric_convention", "split")
+
+    threshold: float | None  # None: the dataset's label_threshold (else 3)
+    k: int | None  # None: the dataset's ranking_k (else 5)
+    metric_convention: str
+    split: dict[str, Any]
+
+    @classmethod
+    def parse(cls, config: dict[str, Any]) -> "RecommendConfig":
+        check_keys("", config, BASE_KEYS + cls.KEYS)
+        common = cls.common(config, kinds=("recommender",))
+        threshold = config.get("threshold")
+        if threshold is not None and (isinstance(threshold, bool) or not isinstance(threshold, (int, float))):
+            raise refuse("threshold", f"expected a number, got {threshold!r}", "a rating value")
+        k = config.get("k")
+        split = {**DEFAULT_SPLIT, **as_dict("split", config.get("split"))}
+        check_keys("split", split, ("train", "valid", "seed"))
+        train, valid = split["train"], split["valid"]
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (train, valid)) \
+                or not (0 <= train and 0 <= valid and train + valid < 1):
+            raise refuse("split", f"fractions must be >= 0 with train + valid < 1, got {train}, {valid}",
+                         "train, valid in [0, 1) with train + valid < 1")
+        split.setdefault("seed", None)
+        return cls(**common, threshold=threshold, k=None if k is None else positive_int("k", k),
+                   metric_convention=choice("metric_convention", config.get("metric_convention", "drjl"), CONVENTIONS),
+                   split=split)
 
 
-@register_task(
-    "recommend",
-    version="1",
-    description="fit a recommender on biased ratings (+5 % unbiased), early-stop on 5 %; AUC, NDCG@K, Recall@K on 90 %",
-    config_keys=("params", "dataset_params", "threshold", "k", "metric_convention", "split"),
-)
-def run(config: dict[str, Any]) -> TaskResult:
-    entry = METHODS.get(config["method"])
-    if entry.kind != "recommender":
-        raise FairbenchError(f"'{entry.name}' is a {entry.kind}, not a recommender; task 'recommend' needs one")
-    data = load_dataset(config["dataset"], seed=config["seed"], params=config.get("dataset_params"))
+@register_task("recommend", version="1", config=RecommendConfig,
+               description="fit a recommender on biased ratings (+5 % unbiased), early-stop on 5 %; AUC, NDCG@K, "
+                           "Recall@K on 90 %")
+def run(config: RecommendConfig, deps: Mapping[str, Stored]) -> TaskResult:
+    data = config.load_data()
     if data.task != "ratings":
         raise FairbenchError(f"task 'recommend' needs a ratings dataset; {data.name} is '{data.task}'")
-    settings = _resolve(config, data.meta)
+    settings = {"threshold": float(data.meta.get("label_threshold", 3) if config.threshold is None else config.threshold),
+                "k": int(data.meta.get("ranking_k", 5) if config.k is None else config.k),
+                "metric_convention": config.metric_convention, "split": config.split}
     n_users, n_items = int(data.meta["n_users"]), int(data.meta["n_items"])
-    split_seed = config["seed"] if settings["split"]["seed"] is None else int(settings["split"]["seed"])
-    unbiased, valid, test = split_unbiased(data.test, split_seed, settings["split"]["train"], settings["split"]["valid"])
+    split_seed = config.streams.seed("split") if config.split["seed"] is None else int(config.split["seed"])
+    unbiased, valid, test = split_unbiased(data.test, split_seed, config.split["train"], config.split["valid"])
     threshold = settings["threshold"]
 
-    params = {**entry.defaults, **(config.get("params") or {})}
-    try:
-        model = entry.factory(**params)
-    except (TypeError, ValueError) as exc:
-        raise FairbenchError(f"bad parameters for method '{entry.name}': {exc}") from None
+    params = config.method.params
+    model = config.method.build(random_state=config.streams.seed("method"))
     uses_unbiased = bool(getattr(model, "uses_unbiased", False))
     start = time.perf_counter()
     model.fit(
@@ -101,16 +110,15 @@ def run(config: dict[str, Any]) -> TaskResult:
     score = model.predict_proba(test.X)[:, 1]
     y_test = binarise(test.y, threshold)
     k = settings["k"]
-    report = ranking_report(test.X[:, 0], test.X[:, 1], y_test, score, k)
+    users = test.X[:, 0]
     primary = "" if settings["metric_convention"] == "drjl" else "_autodebias"
+    reported = {"auc": "pooled_auc", f"ndcg@{k}": f"ndcg_at_k{primary}", f"recall@{k}": f"recall_at_k{primary}",
+                f"ndcg@{k}_drjl": "ndcg_at_k", f"recall@{k}_drjl": "recall_at_k",
+                f"ndcg@{k}_autodebias": "ndcg_at_k_autodebias", f"recall@{k}_autodebias": "recall_at_k_autodebias"}
+    inputs = Inputs({"test": test}, dataset=data.name,
+                    values={"users": users, "items": test.X[:, 1], "y": y_test, "score": score, "k": k})
     metrics = {
-        "auc": report["auc"],
-        f"ndcg@{k}": report[f"ndcg@{k}{primary}"],
-        f"recall@{k}": report[f"recall@{k}{primary}"],
-        f"ndcg@{k}_drjl": report[f"ndcg@{k}"],
-        f"recall@{k}_drjl": report[f"recall@{k}"],
-        f"ndcg@{k}_autodebias": report[f"ndcg@{k}_autodebias"],
-        f"recall@{k}_autodebias": report[f"recall@{k}_autodebias"],
+        **evaluate(reported, inputs),
         "valid_auc": model.fit_info_.get("best_valid") or float("nan"),
         "best_epoch": float(model.fit_info_["best_epoch"]),
     }
@@ -126,7 +134,8 @@ def run(config: dict[str, Any]) -> TaskResult:
         },
         info={
             "protocol": {**settings, "uses_unbiased": uses_unbiased,
-                         "test_users": report["n_users"], "test_users_with_positive": report["n_users_with_pos"]},
+                         "test_users": int(len(np.unique(users))),
+                         "test_users_with_positive": int(len(np.unique(users[y_test > 0])))},
             "hyperparameters": {**model.get_params()} if hasattr(model, "get_params") else params,
             "early_stopping": {"best_epoch": info["best_epoch"], "epochs_run": info["epochs_run"],
                                "best_valid_auc": info.get("best_valid")},

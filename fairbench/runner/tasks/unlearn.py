@@ -12,11 +12,16 @@ Task ``unlearn`` — a cell's run config::
     metrics: [...]                 # registered metric names (default: DEFAULT_METRICS)
     leakage: {delta: 1e-4}         # optional: certified-removal ε of a perturbed linear model
 
-Repeats: the job's seed always draws the deletion. By default (``redraw: []``) the split, the
-objective-perturbation noise and the original model come from seed 0, so the repeats of a cell are
-deletion draws from one trained model (the fairunlearn protocol); ``redraw: [noise]`` also redraws
-the noise (and refits), ``[split, noise]`` redraws everything. ``protocol.size`` gives m directly
-for protocols whose fraction is of the training set.
+Seeds (:mod:`fairbench.core.seeding`): the ``deletion`` stream draws the forget set, ``unlearner``
+is the unlearner's ``random_state``, ``evaluation`` seeds the MIA attackers. By default (``redraw:
+[]``) the ``split`` and ``init`` streams (the split, the original model's initialisation and
+objective-perturbation noise) are held at seed 0, so the repeats of a cell are deletion draws from
+one trained model (the fairunlearn protocol); ``redraw: [noise]`` also frees ``init`` (and refits),
+``[split, noise]`` redraws everything. ``protocol.size`` gives m directly for protocols whose
+fraction is of the training set.
+
+Dependencies: the original model is the ``train_base`` run this task declares in ``needs``
+(``original``); the runner plans and runs it first and hands its stored model and record in.
 
 Timings (also in ``metrics`` so tables can show them): ``precompute_seconds`` (an unlearner's
 optional one-off ``prepare(model, train)``, independent of the deletion), ``unlearn_seconds`` (the
@@ -31,26 +36,25 @@ ids when its ``fit`` declares them (:mod:`fairbench.methods._fitting`); its reco
 
 from __future__ import annotations
 
-import inspect
 import time
 import tracemalloc
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Mapping
 
 import numpy as np
 
-from ...core.determinism import seed_everything
 from ...core.errors import FairbenchError
-from ...datasets import load_dataset
-from ...datasets.base import Dataset, Split
-from ...methods import METHODS
+from ...datasets.base import Split
 from ...methods._fitting import fit_on
-from ...metrics import METRICS
 from ...metrics.leakage import (
     certified_removal_epsilon, data_dependent_residual_bound, worst_case_residual_bound,
 )
 from ...protocols import make_deletion
-from ...store import RecordStore
-from .base import TaskResult, build_model, register_task
+from .base import Stored, TaskResult, data_summary, register_task
+from .config import (
+    BASE_KEYS, MethodSpec, ProtocolSpec, RunConfig, as_dict, check_keys, metric_names, refuse,
+)
+from .evaluation import Inputs, evaluate, provided
 
 DEFAULT_METRICS = (
     "test_accuracy", "retain_accuracy", "forget_accuracy", "balanced_accuracy",
@@ -58,16 +62,8 @@ DEFAULT_METRICS = (
     "subgroup_accuracy",
 )
 REDRAWABLE = ("split", "noise")
-
-
-def _predict(model: Any, X: np.ndarray) -> np.ndarray:
-    if hasattr(model, "predict"):
-        return np.asarray(model.predict(X))
-    return np.argmax(model.predict_proba(X), axis=1)
-
-
-def _data_info(data: Dataset) -> dict[str, Any]:
-    return {"dataset": data.name, "files": data.meta.get("files", {}), "n_train": len(data.train), "n_test": len(data.test)}
+HELD_BY_DEFAULT = {"split": "split", "noise": "init"}  # redraw name -> the seed stream it frees
+UNLEARN_INPUTS = provided(split_inputs=True)
 
 
 def _inner_learner(params: Any) -> tuple[str, ...]:
@@ -76,108 +72,101 @@ def _inner_learner(params: Any) -> tuple[str, ...]:
     return (str(inner),) if inner else ()
 
 
+def _check_inner_learner(outer: MethodSpec, where: str) -> None:
+    """A learner named in a learner's parameters (SISA's shards) takes the parameters the outer one
+    does not: they are checked against the inner learner's signature."""
+    for inner in _inner_learner(outer.params):
+        extra = {k: v for k, v in outer.params.items() if k not in outer.accepted}
+        MethodSpec.parse(inner, extra, where=f"{where}.learner", kinds=("learner",), use_defaults=False,
+                         params_where=where)
+
+
+@dataclass(frozen=True)
+class TrainBaseConfig(RunConfig):
+    KEYS = ("params", "dataset_params")
+
+    @classmethod
+    def parse(cls, config: dict[str, Any]) -> "TrainBaseConfig":
+        check_keys("", config, BASE_KEYS + cls.KEYS)
+        common = cls.common(config, kinds=("learner",))
+        _check_inner_learner(common["method"], "params")
+        return cls(**common)
+
+
 @register_task(
     "train_base",
     version="1",
     description="fit a learner on the training split (with s / row ids when its fit takes them); keep the model",
-    config_keys=("params", "dataset_params"),
+    config=TrainBaseConfig,
     components=lambda config: _inner_learner(config.get("params")),
 )
-def train_base(config: dict[str, Any]) -> TaskResult:
-    data = load_dataset(config["dataset"], seed=config["seed"], params=config.get("dataset_params"))
-    entry = METHODS.get(config["method"])
-    if entry.kind != "learner":
-        raise FairbenchError(f"'{entry.name}' is a {entry.kind}, not a learner that can be trained as a base model")
-    model = build_model(entry.name, {**entry.defaults, **config.get("params", {})})
+def train_base(config: TrainBaseConfig, deps: Mapping[str, Stored]) -> TaskResult:
+    data = config.load_data()
+    model = config.method.build(random_state=config.streams.seed("init"))
     start = time.perf_counter()
     fit_on(model, data.train)
     seconds = time.perf_counter() - start
-    accuracy = METRICS.get("accuracy").fn
-    metrics = {f"{name}_accuracy": accuracy(split.y, _predict(model, split.X))
-               for name, split in (("train", data.train), ("test", data.test))}
+    metrics = {f"{name}_accuracy": _accuracy(split, model) for name, split in (("train", data.train), ("test", data.test))}
     grad_norm = getattr(model, "grad_norm_", None)
     if grad_norm is not None:
         metrics["grad_norm"] = grad_norm
     return TaskResult(
         metrics={**metrics, "train_seconds": seconds},
         timings={"fit_s": seconds},
-        data=_data_info(data),
+        data=data_summary(data),
         info={"grad_norm": grad_norm, "n_iter": getattr(model, "n_iter_", None)},
         objects={"model": model},
     )
 
 
-def base_model(model_config: dict[str, Any], dataset: str, dataset_params: dict | None,
-               split_seed: int, model_seed: int) -> tuple[Any, dict[str, Any]]:
-    """The original model of an unlearning run, from the record store (trained and stored if missing)."""
-    from ..jobs import make_job, run_job  # the runner imports the tasks; import back only when running
+@dataclass(frozen=True)
+class UnlearnConfig(RunConfig):
+    KEYS = ("params", "model", "dataset_params", "protocol", "redraw", "reference", "metrics", "leakage")
 
-    if not isinstance(model_config, dict) or "method" not in model_config:
-        raise FairbenchError("task unlearn needs model: {method: <learner>, params: {...}}")
-    unknown = sorted(set(model_config) - {"method", "params"})
-    if unknown:
-        raise FairbenchError(f"model takes method and params, not {', '.join(unknown)}")
-    params = dict(model_config.get("params") or {})
-    factory = METHODS.get(model_config["method"]).factory
-    if "random_state" in inspect.signature(factory).parameters:
-        params.setdefault("random_state", model_seed)
-    job = make_job({"task": "train_base", "method": model_config["method"], "dataset": dataset,
-                    "dataset_params": dataset_params, "params": params, "seed": split_seed})
-    store = RecordStore()
-    if not store.has(job.group, job.seed):
-        outcome = run_job(job, store.root)  # nested: leaves this job's memory tracer running
-        if outcome.status != "ran":
-            raise FairbenchError(f"training the original model failed: {outcome.message}")
-    return store.load_object(job.group, job.seed, "model"), store.load(job.group, job.seed)
+    model: MethodSpec  # the original model's learner, with the parameters the cell gives it
+    protocol: ProtocolSpec
+    redraw: tuple[str, ...]
+    reference: MethodSpec | None
+    metrics: tuple[str, ...]
+    leakage: dict[str, Any]
+
+    @classmethod
+    def parse(cls, config: dict[str, Any]) -> "UnlearnConfig":
+        check_keys("", config, BASE_KEYS + cls.KEYS)
+        redraw = config.get("redraw") or []
+        if not isinstance(redraw, (list, tuple)) or set(redraw) - set(REDRAWABLE):
+            raise refuse("redraw", f"unknown value(s) in {redraw!r}", REDRAWABLE)
+        held = {stream for name, stream in HELD_BY_DEFAULT.items() if name not in redraw}
+        common = cls.common(config, kinds=("unlearner",), held=held)
+        model = as_dict("model", config.get("model"))
+        if "method" not in model:
+            raise refuse("model.method", "missing: an unlearning run needs its original model", "a learner")
+        check_keys("model", model, ("method", "params"))
+        learner = MethodSpec.parse(model["method"], model.get("params"), where="model", kinds=("learner",),
+                                   use_defaults=False)
+        _check_inner_learner(learner, "model.params")
+        reference_name = _reference_name(config)
+        reference = None if reference_name is None else MethodSpec.parse(
+            reference_name, {}, where="reference", kinds=("unlearner",))
+        leakage = as_dict("leakage", config.get("leakage"))
+        check_keys("leakage", leakage, ("delta",))
+        return cls(**common, model=learner, protocol=ProtocolSpec.parse(config.get("protocol")),
+                   redraw=tuple(redraw), reference=reference,
+                   metrics=metric_names(config.get("metrics"), "unlearn", UNLEARN_INPUTS, DEFAULT_METRICS,
+                                        splits=("test", "retain", "forget")),
+                   leakage=leakage)
+
+    def base_model_run(self) -> dict[str, Any]:
+        """The ``train_base`` run of the original model: the split and init streams of this run."""
+        params = dict(self.model.params)
+        if self.model.takes_random_state:
+            params.setdefault("random_state", self.streams.seed("init"))
+        return {"task": "train_base", "method": self.model.name, "dataset": self.dataset,
+                "dataset_params": self.dataset_params or None, "params": params, "seed": self.streams.seed("split")}
 
 
-def _protocol(config: dict[str, Any], data: Dataset) -> tuple[str, dict[str, Any]]:
-    spec = dict(config.get("protocol") or {})
-    if "name" not in spec:
-        raise FairbenchError("task unlearn needs protocol: {name: <protocol>, ...}")
-    name = spec.pop("name")
-    if "size" in spec:
-        if "fraction" in spec or spec.get("fraction_of", "train") != "train":
-            raise FairbenchError("protocol.size replaces a fraction of the training set; give one of size or fraction")
-        size = int(spec.pop("size"))
-        spec["fraction"] = size / len(data.train)
-    return name, spec
-
-
-def _evaluate(names: list[str], model: Any, data: Dataset, forget: Split, retain: Split, seed: int) -> dict[str, float]:
-    """Each metric called the way its signature asks: (y, ŷ) on its set, fairness on the test set
-    with the dataset's privileged group, subgroup metrics once per group, MIA presets on probabilities."""
-    sets = {"test": data.test, "retain": retain, "forget": forget}
-    pred = {key: _predict(model, split.X) for key, split in sets.items()}
-    out: dict[str, float] = {}
-    for name in names:
-        info = METRICS.get(name)
-        params = list(inspect.signature(info.fn).parameters)
-        if name in ("retain_accuracy", "forget_accuracy", "test_accuracy"):
-            key = name.split("_")[0]
-            out[name] = info.fn(sets[key].y, pred[key])
-        elif params[:3] == ["y_true", "y_pred", "sensitive"]:
-            if data.test.s is None:
-                raise FairbenchError(f"metric {name} needs a sensitive attribute; {data.name} has none")
-            if "group" in params:
-                for code in np.unique(data.test.s):
-                    out[f"{name}_{int(code)}"] = info.fn(data.test.y, pred["test"], data.test.s, group=code)
-            elif "privileged" in params:
-                if data.privileged is None:
-                    raise FairbenchError(f"metric {name} needs a privileged group; {data.name} defines none")
-                out[name] = info.fn(data.test.y, pred["test"], data.test.s, privileged=data.privileged)
-            else:
-                out[name] = info.fn(data.test.y, pred["test"], data.test.s)
-        elif params[:2] == ["y_true", "y_pred"]:
-            out[name] = info.fn(data.test.y, pred["test"])
-        elif params[:2] in (["y_true", "p"], ["y_true", "score"]):
-            out[name] = info.fn(data.test.y, model.predict_proba(data.test.X)[:, 1])
-        elif params[:6] == ["p_forget", "y_forget", "p_retain", "y_retain", "p_test", "y_test"]:
-            probs = {key: model.predict_proba(split.X) for key, split in sets.items()}
-            out[name] = info.fn(probs["forget"], forget.y, probs["retain"], retain.y, probs["test"], data.test.y, seed=seed)
-        else:
-            raise FairbenchError(f"task unlearn does not know how to evaluate metric '{name}'")
-    return out
+def _accuracy(split: Split, model: Any) -> float:
+    return evaluate(["accuracy"], Inputs({"test": split}, model))["accuracy"]
 
 
 def _coef(model: Any) -> np.ndarray | None:
@@ -229,27 +218,18 @@ def _components(config: dict[str, Any]) -> tuple[str, ...]:
     version="1",
     description="train/reuse an original model, draw a deletion, unlearn it; accuracy, fairness, distance to "
                 "retraining, timings",
-    config_keys=("params", "model", "dataset_params", "protocol", "redraw", "reference", "metrics", "leakage"),
+    config=UnlearnConfig,
     components=_components,
+    needs=lambda config: {"original": config.base_model_run()},
 )
-def run(config: dict[str, Any]) -> TaskResult:
-    seed = config["seed"]
-    redraw = list(config.get("redraw") or [])
-    if set(redraw) - set(REDRAWABLE):
-        raise FairbenchError(f"redraw takes {', '.join(REDRAWABLE)}; got {redraw}")
-    split_seed = seed if "split" in redraw else 0
-    model_seed = seed if "noise" in redraw else 0
-    entry = METHODS.get(config["method"])
-    if entry.kind != "unlearner":
-        raise FairbenchError(f"'{entry.name}' is a {entry.kind}, not an unlearner")
-    unlearner = build_model(entry.name, {**entry.defaults, **(config.get("params") or {})})
-    data = load_dataset(config["dataset"], seed=split_seed, params=config.get("dataset_params"))
-    original, original_record = base_model(config.get("model"), config["dataset"], config.get("dataset_params"),
-                                           split_seed, model_seed)
-    seed_everything(seed)  # whether the base model was cached or trained must not change what follows
+def run(config: UnlearnConfig, deps: Mapping[str, Stored]) -> TaskResult:
+    streams = config.streams
+    unlearner = config.method.build(random_state=streams.seed("unlearner"))
+    data = config.load_data()
+    original, original_record = deps["original"].objects["model"], deps["original"].record
 
-    name, protocol_params = _protocol(config, data)
-    deletion = make_deletion(name, data, seed, **protocol_params)
+    deletion = make_deletion(config.protocol.name, data, streams.seed("deletion"),
+                             **config.protocol.resolved(len(data.train)))
     forget, retain = data.train.subset(deletion.forget), data.train.subset(deletion.retain)
 
     precompute_seconds = 0.0
@@ -265,7 +245,9 @@ def run(config: dict[str, Any]) -> TaskResult:
     unlearn_seconds = time.perf_counter() - start
     peak_mb = (tracemalloc.get_traced_memory()[1] - before) / 2**20 if tracemalloc.is_tracing() else float("nan")
 
-    metrics = _evaluate(list(config.get("metrics") or DEFAULT_METRICS), unlearned, data, forget, retain, seed)
+    inputs = Inputs({"test": data.test, "retain": retain, "forget": forget}, unlearned,
+                    privileged=data.privileged, dataset=data.name)
+    metrics = evaluate(config.metrics, inputs, seed=streams.seed("evaluation"))
     metrics.update({
         "n_forget": float(len(forget)), "n_retain": float(len(retain)),
         "precompute_seconds": precompute_seconds, "unlearn_seconds": unlearn_seconds, "unlearn_peak_mb": peak_mb,
@@ -276,35 +258,34 @@ def run(config: dict[str, Any]) -> TaskResult:
     for key, value in (getattr(unlearner, "report_", None) or {}).items():
         metrics[f"unlearner_{key}"] = float(value)
 
-    reference_name = _reference_name(config)
-    if reference_name is not None:
-        if reference_name == config["method"] and not config.get("params"):
+    if config.reference is not None:
+        if config.reference.name == config.method.name and config.method.params == config.reference.params:
             reference, reference_seconds = unlearned, unlearn_seconds
         else:
-            reference_unlearner = build_model(reference_name, METHODS.get(reference_name).defaults)
+            reference_unlearner = config.reference.build(random_state=streams.seed("unlearner"))
             start = time.perf_counter()
             reference = reference_unlearner.unlearn(original, forget, retain)
             reference_seconds = time.perf_counter() - start
         metrics["reference_seconds"] = reference_seconds
         ours, theirs = _coef(unlearned), _coef(reference)
         if ours is not None and theirs is not None and ours.shape == theirs.shape:
-            metrics["l2_to_retrain"] = METRICS.get("l2_to_retrain").fn(ours, theirs)
+            metrics.update(evaluate(["l2_to_retrain"], Inputs({}, values={"theta": ours, "theta_reference": theirs})))
 
     if hasattr(unlearned, "objective_gradient"):
         # Residual of the remaining-data objective (n−m)·F(·; D′) + bᵀθ: 0 for exact retraining.
         metrics["grad_residual"] = float(np.linalg.norm(unlearned.objective_gradient(retain.X, retain.y, retain.s)))
         metrics["grad_residual_original"] = float(np.linalg.norm(
             unlearned.objective_gradient(retain.X, retain.y, retain.s, theta=_coef(original))))
-    if config.get("leakage"):
-        metrics.update(_leakage(original, unlearned, data.train, retain, len(forget), **config["leakage"]))
+    if config.leakage:
+        metrics.update(_leakage(original, unlearned, data.train, retain, len(forget), **config.leakage))
 
     return TaskResult(
         metrics=metrics,
         timings={"precompute_s": precompute_seconds, "unlearn_s": unlearn_seconds},
         arrays={"forget": deletion.forget,
                 **({"forget_index": data.train.index[deletion.forget]} if data.train.index is not None else {})},
-        data=_data_info(data),
-        info={"deletion": deletion.meta, "split_seed": split_seed, "model_seed": model_seed,
+        data=data_summary(data),
+        info={"deletion": deletion.meta, "split_seed": streams.seed("split"), "model_seed": streams.seed("init"),
               "original": {"group": original_record["key"]["group"], "seed": original_record["key"]["seed"],
                            "grad_norm": original_record.get("info", {}).get("grad_norm")},
               "notes": data.meta.get("notes", [])},

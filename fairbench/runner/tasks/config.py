@@ -1,0 +1,270 @@
+"""Typed run configurations: the pieces every task's configuration is made of, checked when a job is
+planned (no data is loaded, nothing is built or trained).
+
+Each task defines one frozen dataclass (``TrainBaseConfig``, ``UnlearnConfig``, ...) with a
+``parse(config: dict)`` that builds it from a cell's resolved run block using the helpers here.
+Every problem raises :class:`~fairbench.core.errors.FairbenchError` with one line naming the key and
+what it accepts; a method that is not registered raises :class:`MethodNotImplemented` instead, which
+the planner turns into a "not runnable here" cell rather than a configuration error.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+from ...core.errors import FairbenchError
+from ...core.seeding import SeedStreams
+from ...datasets import load_dataset, parse_dataset_name
+from ...methods import METHODS
+from ...metrics import METRICS
+from ...protocols import PROTOCOLS
+
+BASE_KEYS = ("task", "method", "dataset", "seed")
+
+
+class MethodNotImplemented(FairbenchError):
+    """A run names a method that is not registered here: its cell is not runnable, not misconfigured."""
+
+    def __init__(self, names: Iterable[str], message: str):
+        super().__init__(message)
+        self.names = tuple(names)
+
+
+def refuse(key: str, problem: str, accepted: Iterable[Any] | str) -> FairbenchError:
+    """The one-line error for a bad key: what is wrong and what would be accepted."""
+    listed = accepted if isinstance(accepted, str) else ", ".join(str(a) for a in accepted) or "(none)"
+    return FairbenchError(f"{key}: {problem}; accepted: {listed}")
+
+
+def check_keys(where: str, given: dict[str, Any], accepted: Iterable[str]) -> None:
+    accepted = tuple(accepted)
+    unknown = sorted(set(given) - set(accepted))
+    if unknown:
+        raise refuse(f"{where}.{unknown[0]}" if where else unknown[0], "unknown key", accepted)
+
+
+def as_dict(where: str, value: Any) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise refuse(where, f"expected a mapping, got {value!r}", "{key: value, ...}")
+    return dict(value)
+
+
+def method_entry(name: Any, where: str = "method"):
+    if not isinstance(name, str) or not name:
+        raise refuse(where, f"expected a method name, got {name!r}", "a registered method (fairbench list methods)")
+    if name not in METHODS:
+        raise MethodNotImplemented([name], f"unknown method '{name}'; known: {', '.join(METHODS.names())}")
+    return METHODS.get(name)
+
+
+_TYPES = {"int": int, "float": (int, float), "bool": bool, "str": str, "list": (list, tuple), "dict": dict,
+          "tuple": (list, tuple), "None": type(None)}
+
+
+def _accepts(annotation: Any, default: Any, value: Any) -> bool:
+    """Whether ``value`` fits a parameter annotated ``annotation`` (a string under postponed
+    evaluation: only the simple forms used by the methods, ``int | None``, ``list[int]``, are read)
+    with default ``default``; anything not understood is accepted (the method checks it itself)."""
+    if isinstance(annotation, str) and annotation:
+        names = [part.strip().split("[")[0] for part in annotation.split("|")]
+        if all(name in _TYPES for name in names):
+            if isinstance(value, bool) and "bool" not in names:
+                return False
+            return any(isinstance(value, _TYPES[name]) for name in names)
+        return True
+    if annotation is inspect.Parameter.empty and default not in (None, inspect.Parameter.empty):
+        if isinstance(default, bool) or isinstance(value, bool):
+            return isinstance(value, bool) == isinstance(default, bool)
+        if isinstance(default, (int, float)):
+            return isinstance(value, (int, float))
+        if isinstance(default, str):
+            return isinstance(value, str)
+    return True
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """A method and the parameters a run gives it (defaults of its registry entry filled in)."""
+
+    name: str
+    kind: str
+    params: dict[str, Any] = field(default_factory=dict)
+    accepted: tuple[str, ...] = ()  # the constructor's named parameters
+    open_ended: bool = False  # the constructor takes **kwargs: names beyond ``accepted`` are its own to check
+
+    @classmethod
+    def parse(cls, name: Any, params: Any, *, where: str = "method", kinds: tuple[str, ...] = (),
+              use_defaults: bool = True, params_where: str | None = None) -> "MethodSpec":
+        """Check ``params`` against the constructor of method ``name`` (``where``/``params_where``: the
+        keys error messages name)."""
+        entry = method_entry(name, where)
+        if kinds and entry.kind not in kinds:
+            raise refuse(where, f"'{entry.name}' is a {entry.kind}", f"a {' or '.join(kinds)}")
+        params_where = params_where or ("params" if where == "method" else f"{where}.params")
+        given = as_dict(params_where, params)
+        signature = inspect.signature(entry.factory)
+        named = {n: p for n, p in signature.parameters.items()
+                 if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+        open_ended = any(p.kind is p.VAR_KEYWORD for p in signature.parameters.values())
+        for key, value in given.items():
+            if key not in named:
+                if not open_ended:
+                    raise refuse(f"{params_where}.{key}", f"method '{entry.name}' takes no such parameter", named)
+                continue
+            if not _accepts(named[key].annotation, named[key].default, value):
+                expected = named[key].annotation if named[key].annotation is not inspect.Parameter.empty \
+                    else type(named[key].default).__name__
+                raise refuse(f"{params_where}.{key}", f"{value!r} is not of type {expected}", f"a value of type {expected}")
+        missing = [n for n, p in named.items() if p.default is p.empty and n not in given
+                   and not (use_defaults and n in entry.defaults)]
+        if missing:
+            raise refuse(f"{params_where}.{missing[0]}", f"method '{entry.name}' needs it", named)
+        full = {**entry.defaults, **given} if use_defaults else given
+        return cls(entry.name, entry.kind, full, tuple(named), open_ended)
+
+    @property
+    def takes_random_state(self) -> bool:
+        return "random_state" in self.accepted
+
+    def build(self, random_state: int | None = None) -> Any:
+        """The method's object; ``random_state`` (its seed stream) is passed when the method takes one
+        and the run does not set it explicitly."""
+        params = dict(self.params)
+        if random_state is not None and self.takes_random_state:
+            params.setdefault("random_state", random_state)
+        try:
+            return METHODS.get(self.name).factory(**params)
+        except (TypeError, ValueError) as exc:  # a method's own check of a value (e.g. an unknown preset)
+            raise FairbenchError(f"method '{self.name}' rejected its parameters {sorted(params)}: {exc}") from None
+
+
+def dataset_name(value: Any) -> str:
+    """``name[@variant]``, both registered (checked without loading anything)."""
+    if not isinstance(value, str) or not value:
+        raise refuse("dataset", f"expected name[@variant], got {value!r}", "a registered dataset (fairbench list datasets)")
+    parse_dataset_name(value)
+    return value
+
+
+def metric_names(value: Any, task: str, provided: Iterable[str], default: Iterable[str],
+                 splits: Iterable[str] = ("test",)) -> tuple[str, ...]:
+    """Registered metric names whose declared inputs (and splits) task ``task`` can provide."""
+    names = list(default) if value is None else value
+    if isinstance(names, str) or not isinstance(names, (list, tuple)):
+        raise refuse("metrics", f"expected a list of metric names, got {value!r}", "[name, ...]")
+    provided, splits = set(provided), set(splits)
+
+    def lacking(name: str) -> list[str]:
+        needs = METRICS.get(name).needs
+        return sorted(set(needs.inputs_without_split()) - provided) + sorted(
+            f"{split} split" for split in needs.splits() - splits)
+
+    usable = [n for n in METRICS.names() if not lacking(n)]
+    for name in names:
+        if name not in METRICS:
+            raise refuse("metrics", f"unknown metric '{name}'", usable)
+        if lacking(name):
+            raise refuse("metrics", f"task '{task}' cannot give metric '{name}' its {', '.join(lacking(name))}", usable)
+    return tuple(names)
+
+
+@dataclass(frozen=True)
+class ProtocolSpec:
+    """A deletion protocol and its parameters (``size`` is turned into a fraction once the data is known)."""
+
+    name: str
+    params: dict[str, Any]
+    size: int | None = None
+
+    @classmethod
+    def parse(cls, value: Any) -> "ProtocolSpec":
+        block = as_dict("protocol", value)
+        if "name" not in block:
+            raise refuse("protocol.name", "missing", PROTOCOLS.names())
+        name = block.pop("name")
+        if name not in PROTOCOLS:
+            raise refuse("protocol.name", f"unknown protocol {name!r}", PROTOCOLS.names())
+        size = block.pop("size", None)
+        signature = inspect.signature(PROTOCOLS.get(name).fn)  # the checked function behind the wrapper
+        named = {n: p for n, p in signature.parameters.items() if p.kind is p.KEYWORD_ONLY}
+        for key in block:
+            if key not in named:
+                raise refuse(f"protocol.{key}", f"protocol '{name}' takes no such parameter", [*named, "size"])
+        if size is not None:
+            if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+                raise refuse("protocol.size", f"expected a positive integer, got {size!r}", "an integer >= 1")
+            if "fraction" in block or block.get("fraction_of", "train") != "train":
+                raise refuse("protocol.size", "size replaces a fraction of the training set; give one of them",
+                             "size or fraction")
+            if "fraction" not in named:
+                raise refuse("protocol.size", f"protocol '{name}' has no fraction to replace", named)
+        missing = [n for n, p in named.items() if p.default is p.empty and n not in block
+                   and not (n == "fraction" and size is not None)]
+        if missing:
+            raise refuse(f"protocol.{missing[0]}", f"protocol '{name}' needs it", named)
+        if "fraction" in block:  # (0, 1), or (0, 1] for protocols whose fraction defaults to all rows (pose, patch)
+            _check_fraction(block["fraction"], allow_one=named["fraction"].default == 1)
+        if "group" in block and (isinstance(block["group"], bool) or not isinstance(block["group"], (int, str))):
+            raise refuse("protocol.group", f"expected a group name or code, got {block['group']!r}",
+                         "minority, majority, privileged, unprivileged, a group code or name")
+        return cls(name, block, size)
+
+    def resolved(self, n_train: int) -> dict[str, Any]:
+        """The protocol's parameters for a training split of ``n_train`` rows."""
+        if self.size is None:
+            return dict(self.params)
+        return {**self.params, "fraction": self.size / n_train}
+
+
+def _check_fraction(value: Any, allow_one: bool) -> None:
+    upper_ok = isinstance(value, (int, float)) and (value <= 1 if allow_one else value < 1)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (0 < value and upper_ok):
+        bounds = "0 < fraction <= 1" if allow_one else "0 < fraction < 1"
+        raise refuse("protocol.fraction", f"expected a number with {bounds}, got {value!r}", bounds)
+
+
+def choice(key: str, value: Any, accepted: tuple[Any, ...]) -> Any:
+    if value not in accepted:
+        raise refuse(key, f"unknown value {value!r}", accepted)
+    return value
+
+
+def positive_int(key: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise refuse(key, f"expected a positive integer, got {value!r}", "an integer >= 1")
+    return value
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """What every task's configuration holds: the method, the dataset, the seed and its streams."""
+
+    method: MethodSpec
+    dataset: str
+    dataset_params: dict[str, Any]
+    seed: int
+    streams: SeedStreams
+
+    def load_data(self) -> Any:
+        """The dataset, split by the ``split`` stream."""
+        return load_dataset(self.dataset, seed=self.streams.seed("split"), params=self.dataset_params)
+
+    @classmethod
+    def common(cls, config: dict[str, Any], *, kinds: tuple[str, ...], held: Iterable[str] = (),
+               use_defaults: bool = True) -> dict[str, Any]:
+        """The shared fields, checked, as keyword arguments for a subclass."""
+        seed = config.get("seed", 0)
+        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+            raise refuse("seed", f"expected a non-negative integer, got {seed!r}", "0, 1, 2, ...")
+        return {
+            "method": MethodSpec.parse(config.get("method"), config.get("params"), kinds=kinds,
+                                       use_defaults=use_defaults),
+            "dataset": dataset_name(config.get("dataset")),
+            "dataset_params": as_dict("dataset_params", config.get("dataset_params")),
+            "seed": seed,
+            "streams": SeedStreams(seed, frozenset(held)),
+        }

@@ -1,0 +1,38 @@
+"""The seed rule (fairbench.core.seeding): legacy streams keep the integers the committed tables were
+made with; new streams are independent SeedSequence children."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from fairbench.core.seeding import SeedStreams, first_torch_draw
+
+
+def test_legacy_streams_are_the_run_seed_and_held_streams_stay_at_zero():
+    streams = SeedStreams(3, held=frozenset({"split", "init"}))
+    assert [streams.seed(name) for name in ("deletion", "evaluation", "method", "generator")] == [3, 3, 3, 3]
+    assert streams.seed("split") == streams.seed("init") == 0
+    assert SeedStreams(3).seed("split") == 3
+
+
+def test_the_unlearner_stream_is_what_a_freshly_seeded_global_generator_drew_first():
+    for seed in (0, 1, 7):
+        torch.manual_seed(seed)  # what the runner used to do before every job
+        legacy = int(torch.randint(0, 2**31 - 1, (1,)).item())
+        assert SeedStreams(seed).seed("unlearner") == first_torch_draw(seed) == legacy
+
+
+def test_new_streams_are_distinct_and_reproducible_and_leave_global_state_alone():
+    torch.manual_seed(123)
+    expected = torch.rand(1)
+    torch.manual_seed(123)
+    streams = SeedStreams(5)
+    seeds = {name: streams.seed(name) for name in ("noise", "subsample", "attack")}
+    streams.seed("unlearner")
+    assert torch.rand(1) == expected  # no stream touched torch's global generator
+    assert len(set(seeds.values())) == 3 and seeds == {n: SeedStreams(5).seed(n) for n in seeds}
+    assert seeds["noise"] != SeedStreams(6).seed("noise")
+    assert np.array_equal(streams.numpy("noise").random(3), np.random.default_rng(seeds["noise"]).random(3))
+    assert torch.equal(torch.randint(0, 9, (4,), generator=streams.torch("noise")),
+                       torch.randint(0, 9, (4,), generator=torch.Generator().manual_seed(seeds["noise"])))

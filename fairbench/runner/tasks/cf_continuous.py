@@ -48,7 +48,7 @@ def counterfactual_generator(config: dict[str, Any], data, settings: VAESettings
         if len(_GENERATORS) >= _CACHE_SIZE:
             _GENERATORS.pop(next(iter(_GENERATORS)))
         train = data.train
-        _GENERATORS[key] = AdversarialVAE(settings, random_state=config["seed"]).fit(train.X, _as_columns(train.s), train.y)
+        _GENERATORS[key] = AdversarialVAE(settings, random_state=config["seed"]).fit(train.X, train.y, _as_columns(train.s))
     return _GENERATORS[key]
 
 
@@ -92,15 +92,15 @@ def _run(config: dict[str, Any]) -> TaskResult:
     if uses_generator:
         model.use_generator(generator)
     start = time.perf_counter()
-    model.fit(train.X, a_train, train.y)
+    model.fit(train.X, train.y, a_train)
     fit_seconds = time.perf_counter() - start
     train_seconds = fit_seconds + (generator.fit_seconds_ if uses_generator else 0.0)
 
     mse = METRICS.get("mse").fn(test.y, model.predict(test.X, a_test))
     rng = np.random.default_rng(config["seed"])
     a_new = rng.uniform(a_train.min(axis=0), a_train.max(axis=0), size=(R, a_train.shape[1]))
-    factual = model.predict(generator.reconstruct(test.X, a_test, test.y), a_test)
-    stacked = generator.counterfactual(test.X, a_test, test.y, a_new)
+    factual = model.predict(generator.reconstruct(test.X, test.y, a_test), a_test)
+    stacked = generator.counterfactual(test.X, test.y, a_test, a_new)
     counterfactual = model.predict(stacked, np.repeat(a_new, len(test), axis=0)).reshape(R, len(test))
     cf = METRICS.get("cf_metric_continuous").fn
     return TaskResult(

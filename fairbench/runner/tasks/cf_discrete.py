@@ -44,7 +44,7 @@ def run(config: dict[str, Any]) -> TaskResult:
         raise ValueError(f"task cf_discrete needs a discrete sensitive attribute; {data.name} has none")
     model = build_model(config["method"], config.get("params", {}))
     start = time.perf_counter()
-    model.fit(data.train.X, data.train.s, data.train.y)
+    model.fit(data.train.X, data.train.y, data.train.s)
     fit_seconds = time.perf_counter() - start
 
     def predict(X: np.ndarray, s: np.ndarray) -> np.ndarray:

@@ -83,7 +83,7 @@ def run(config: dict[str, Any]) -> TaskResult:
     unbiased, valid, test = split_unbiased(data.test, split_seed, settings["split"]["train"], settings["split"]["valid"])
     threshold = settings["threshold"]
 
-    params = {**entry.defaults, **(config.get("params") or {})}
+    params = {"random_state": config["seed"], **(config.get("params") or {})}
     try:
         model = entry.factory(**params)
     except (TypeError, ValueError) as exc:

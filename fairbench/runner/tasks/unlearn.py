@@ -88,7 +88,7 @@ def train_base(config: dict[str, Any]) -> TaskResult:
     entry = METHODS.get(config["method"])
     if entry.kind != "learner":
         raise FairbenchError(f"'{entry.name}' is a {entry.kind}, not a learner that can be trained as a base model")
-    model = build_model(entry.name, {**entry.defaults, **config.get("params", {})})
+    model = build_model(entry.name, config.get("params", {}))
     start = time.perf_counter()
     fit_on(model, data.train)
     seconds = time.perf_counter() - start
@@ -208,6 +208,16 @@ def _leakage(original: Any, unlearned: Any, train: Split, retain: Split, m: int,
     return out
 
 
+def _method_random_state(entry: Any, seed: int) -> dict[str, int]:
+    """The seed an unlearner drew from torch's global RNG after ``torch.manual_seed(seed)`` before it took
+    ``random_state`` (kept so that records do not move; the runner's seed rule replaces this)."""
+    if "random_state" not in inspect.signature(entry.factory).parameters:
+        return {}
+    import torch
+
+    return {"random_state": int(torch.randint(0, 2**31 - 1, (1,), generator=torch.Generator().manual_seed(seed)))}
+
+
 def _reference_name(config: dict[str, Any]) -> str | None:
     """The exact-unlearning oracle a run is compared with: retrain unless the config says 'none'."""
     reference = config.get("reference", "retrain")
@@ -242,7 +252,7 @@ def run(config: dict[str, Any]) -> TaskResult:
     entry = METHODS.get(config["method"])
     if entry.kind != "unlearner":
         raise FairbenchError(f"'{entry.name}' is a {entry.kind}, not an unlearner")
-    unlearner = build_model(entry.name, {**entry.defaults, **(config.get("params") or {})})
+    unlearner = build_model(entry.name, {**_method_random_state(entry, seed), **(config.get("params") or {})})
     data = load_dataset(config["dataset"], seed=split_seed, params=config.get("dataset_params"))
     original, original_record = base_model(config.get("model"), config["dataset"], config.get("dataset_params"),
                                            split_seed, model_seed)
@@ -281,7 +291,7 @@ def run(config: dict[str, Any]) -> TaskResult:
         if reference_name == config["method"] and not config.get("params"):
             reference, reference_seconds = unlearned, unlearn_seconds
         else:
-            reference_unlearner = build_model(reference_name, METHODS.get(reference_name).defaults)
+            reference_unlearner = build_model(reference_name, {})
             start = time.perf_counter()
             reference = reference_unlearner.unlearn(original, forget, retain)
             reference_seconds = time.perf_counter() - start

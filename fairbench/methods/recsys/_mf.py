@@ -380,8 +380,12 @@ class Recommender(Method):
             self._build(data)
             info = early_stopping(lambda: self._train_epoch(data), data.valid_score(self._scores), self._kept(),
                                   self.max_epochs, self.patience)
-        self.fit_info_ = {**info, **getattr(self, "diagnostics_", {})}
+        self.fit_info_ = {**info, **self._fit_info()}
         return self
+
+    def _fit_info(self) -> dict[str, Any]:
+        """Method diagnostics kept in ``fit_info_`` besides the early-stopping summary."""
+        return dict(getattr(self, "diagnostics_", {}))
 
     def _logits(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         return self.model(users, items)

@@ -203,10 +203,8 @@ class ULTD(Recommender):
                     g_total += self._g_step(data, len(idx))
         return {"f_loss": f_total, "g_loss": g_total, **self._log_alpha(data)}
 
-    def fit(self, *args, **kwargs):
-        super().fit(*args, **kwargs)
-        self.fit_info_["alpha_history"] = self.alpha_history_
-        return self
+    def _fit_info(self):
+        return {**super()._fit_info(), "alpha_history": self.alpha_history_}
 
     def _kept(self):
         return {"model": self.model, "rate_model": self.rate_model, "pseudo_model": self.pseudo_model}

@@ -5,7 +5,7 @@ Every method is a class deriving from one of the role bases below, which derive 
 
 **Parameters.** ``__init__`` declares every parameter explicitly (no ``*args``; ``**kwargs`` only
 where a role base collects them, see :class:`Method`) and only stores each one unchanged on an
-attribute of the same name. Validation and conversion happen in :meth:`Method._check_params`,
+attribute of the same name (``self._store(locals())`` does exactly that). Validation and conversion happen in :meth:`Method._check_params`,
 called at the start of ``fit`` / ``unlearn``. So ``get_params()`` returns exactly what was passed,
 ``set_params(**get_params())`` and :func:`sklearn.base.clone` round-trip, and a clone refitted on
 other rows repeats the original's randomness. Constructor defaults are the method's defaults: a
@@ -70,6 +70,13 @@ class Method(BaseEstimator):
         if self._passthrough:
             params.update(getattr(self, self._passthrough))
         return params
+
+    def _store(self, arguments: Mapping[str, Any]) -> None:
+        """``self._store(locals())`` in ``__init__``: every parameter of this class found among the
+        constructor's arguments, stored unchanged under its own name (``**base`` is stored by the base)."""
+        names = set(self._get_param_names()) | ({self._passthrough} if self._passthrough else set())
+        for name in names & arguments.keys():
+            setattr(self, name, arguments[name])
 
     def set_params(self, **params: Any) -> "Method":
         if self._passthrough:

@@ -93,8 +93,7 @@ class AdversarialVAE(CounterfactualModel):
     """Fit on ``(X, y, a)``; ``counterfactual(X, y, a, a_new)`` decodes every row under each new value."""
 
     def __init__(self, settings: VAESettings | dict | None = None, random_state: int = 0):
-        self.settings = settings
-        self.random_state = random_state
+        self._store(locals())
 
     def _check_params(self) -> None:
         self._settings()

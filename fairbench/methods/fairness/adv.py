@@ -33,13 +33,7 @@ class AdversarialCounterfactual(GroupAwarePredictor):
 
     def __init__(self, lam: float = 1.0, epochs: int = 2000, batch_size: int = 256, lr: float = 1e-4,
                  draws: int = 20, vae: dict | None = None, random_state: int = 0):
-        self.lam = lam
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.draws = draws
-        self.vae = vae
-        self.random_state = random_state
+        self._store(locals())
 
     def _check_params(self) -> None:
         check_schedule(self.epochs, self.batch_size, self.lr)

@@ -51,8 +51,7 @@ class Flap(PreprocessedPredictor):
     """A FLAP mapping followed by predictor class ``f1`` or ``f2``."""
 
     def __init__(self, mapping: str = "orthogonal", predictor: str = "f1"):
-        self.mapping = mapping
-        self.predictor = predictor
+        self._store(locals())
 
     def _check_params(self) -> None:
         if self.mapping not in MAPPINGS:

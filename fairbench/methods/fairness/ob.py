@@ -37,10 +37,7 @@ class OrthogonalToBias(Preprocessor):
 
     def __init__(self, k: int | None = None, mode: str = "transductive", encoding: str = "numeric",
                  center: bool = False):
-        self.k = k
-        self.mode = mode
-        self.encoding = encoding
-        self.center = center
+        self._store(locals())
 
     def _check_params(self) -> None:
         check_options(self.mode, self.encoding)
@@ -82,15 +79,7 @@ class OB(PreprocessedPredictor):
     def __init__(self, k: int | None = None, predictor: str = "mlp", transform: str = "transductive",
                  encoding: str = "numeric", center: bool = False, epochs: int | None = None,
                  batch_size: int | None = None, lr: float | None = None, random_state: int = 0):
-        self.k = k
-        self.predictor = predictor
-        self.transform = transform
-        self.encoding = encoding
-        self.center = center
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.random_state = random_state
+        self._store(locals())
 
     def _check_params(self) -> None:
         check_options(self.transform, self.encoding)

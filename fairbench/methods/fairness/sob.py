@@ -122,13 +122,7 @@ class SparseOrthogonalToBias(Preprocessor):
 
     def __init__(self, k: int | None = None, t: float | None = None, tol: float = 1e-4, max_iter: int = 2000,
                  mode: str = "transductive", encoding: str = "numeric", random_state: int = 0):
-        self.k = k
-        self.t = t
-        self.tol = tol
-        self.max_iter = max_iter
-        self.mode = mode
-        self.encoding = encoding
-        self.random_state = random_state
+        self._store(locals())
 
     def _check_params(self) -> None:
         check_sob_options(self.t, self.tol, self.max_iter, self.mode, self.encoding)
@@ -175,17 +169,7 @@ class SOB(PreprocessedPredictor):
                  predictor: str = "mlp", transform: str = "transductive", encoding: str = "numeric",
                  random_state: int = 0, epochs: int | None = None, batch_size: int | None = None,
                  lr: float | None = None):
-        self.k = k
-        self.t = t
-        self.tol = tol
-        self.max_iter = max_iter
-        self.predictor = predictor
-        self.transform = transform
-        self.encoding = encoding
-        self.random_state = random_state
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.lr = lr
+        self._store(locals())
 
     def _check_params(self) -> None:
         check_sob_options(self.t, self.tol, self.max_iter, self.transform, self.encoding)

@@ -67,14 +67,7 @@ class DNNClassifier(TorchClassifier, Learner):
     def __init__(self, hidden: Sequence[int] = (64, 32), epochs: int = 20, batch_size: int = 256, lr: float = 1e-3,
                  weight_decay: float = 0.0, fairness_penalty: str = "none", fairness_weight: float = 0.0,
                  random_state: int = 0):
-        self.hidden = hidden
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.fairness_penalty = fairness_penalty
-        self.fairness_weight = fairness_weight
-        self.random_state = random_state
+        self._store(locals())
 
     def _check_params(self) -> None:
         if self.fairness_penalty not in PENALTIES:

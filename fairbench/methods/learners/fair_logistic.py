@@ -125,14 +125,7 @@ class FairLogisticRegression(Learner):
         max_iter: int = 100,
         fit_intercept: bool = True,
     ):
-        self.l2 = l2
-        self.gamma = gamma
-        self.penalty = penalty
-        self.sigma = sigma
-        self.random_state = random_state
-        self.tol = tol
-        self.max_iter = max_iter
-        self.fit_intercept = fit_intercept
+        self._store(locals())
 
     def _check_params(self) -> None:
         if self.penalty not in PENALTIES:

@@ -25,10 +25,7 @@ class LogisticRegression(Learner):
     """
 
     def __init__(self, l2: float = 0.0, tol: float = 1e-10, max_iter: int = 100, fit_intercept: bool = True):
-        self.fit_intercept = fit_intercept
-        self.l2 = l2
-        self.tol = tol
-        self.max_iter = max_iter
+        self._store(locals())
 
     def _loss(self, X: np.ndarray, y: np.ndarray, theta: np.ndarray) -> float:
         z = X @ theta

@@ -51,11 +51,7 @@ class MLPRegressor(GroupAwarePredictor):
 
     def __init__(self, use_sensitive: bool = True, epochs: int = 2000, batch_size: int = 256, lr: float = 1e-4,
                  random_state: int = 0):
-        self.use_sensitive = use_sensitive
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.random_state = random_state
+        self._store(locals())
 
     def _check_params(self) -> None:
         check_schedule(self.epochs, self.batch_size, self.lr)

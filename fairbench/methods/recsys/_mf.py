@@ -318,16 +318,7 @@ class Recommender(Method):
         bias: bool = True,
         random_state: int | None = None,
     ):
-        self.emb_dim = emb_dim
-        self.lr = lr
-        self.batch_size = batch_size
-        self.weight_decay = weight_decay
-        self.max_epochs = max_epochs
-        self.patience = patience
-        self.init_std = init_std
-        self.loss = loss
-        self.bias = bias
-        self.random_state = random_state
+        self._store(locals())
 
     def _check_params(self) -> None:
         if self.loss not in LOSSES:

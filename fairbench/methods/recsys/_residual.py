@@ -36,13 +36,7 @@ class ResidualDebias(JointImputation, PropensityWeighted, Recommender):
     def __init__(self, estimator: str = "dr", beta: float = 0.1, gamma: float = 1e-3, clip: float = 0.05,
                  prop: dict | None = None, space_factor: int = 1, res_lr: float | None = None, **base):
         super().__init__(**base)
-        self.estimator = estimator
-        self.beta = beta
-        self.gamma = gamma
-        self.clip = clip
-        self.prop = prop
-        self.space_factor = space_factor
-        self.res_lr = res_lr
+        self._store(locals())
 
     def _check_params(self) -> None:
         super()._check_params()

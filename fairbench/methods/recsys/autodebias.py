@@ -25,11 +25,7 @@ class AutoDebias(BiLevel, Recommender):
     def __init__(self, imputation_weight: float = 0.05, space_factor: int = 1, meta_lr: float | None = None,
                  lookahead_lr: float | None = None, meta_weight_decay: float = 0.0, loss: str = "mse", **base):
         super().__init__(loss=loss, **base)
-        self.imputation_weight = imputation_weight
-        self.space_factor = space_factor
-        self.meta_lr = meta_lr
-        self.lookahead_lr = lookahead_lr
-        self.meta_weight_decay = meta_weight_decay
+        self._store(locals())
 
     def _build(self, data):
         super()._build(data)

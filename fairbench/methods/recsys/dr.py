@@ -22,10 +22,7 @@ class DR(PropensityWeighted, Recommender):
     def __init__(self, imputation: float | None = None, clip: float = 0.05, prop: dict | None = None,
                  space_factor: int = 1, **base):
         super().__init__(**base)
-        self.imputation = imputation
-        self.clip = clip
-        self.prop = prop
-        self.space_factor = space_factor
+        self._store(locals())
 
     def _check_params(self) -> None:
         super()._check_params()

@@ -18,11 +18,7 @@ class DRJL(JointImputation, PropensityWeighted, Recommender):
     def __init__(self, clip: float = 0.05, prop: dict | None = None, space_factor: int = 4,
                  imp_lr: float | None = None, imp_weight_decay: float | None = None, batch_size: int = 64, **base):
         super().__init__(batch_size=batch_size, **base)
-        self.clip = clip
-        self.prop = prop
-        self.space_factor = space_factor
-        self.imp_lr = imp_lr
-        self.imp_weight_decay = imp_weight_decay
+        self._store(locals())
 
     def _check_params(self) -> None:
         super()._check_params()

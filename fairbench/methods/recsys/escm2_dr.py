@@ -25,12 +25,7 @@ class ESCM2DR(JointImputation, Recommender):
                  imp_weight_decay: float | None = None, prop_weight_decay: float = 0.0, lr: float = 0.005,
                  batch_size: int = 64, **base):
         super().__init__(lr=lr, batch_size=batch_size, **base)
-        self.clip = clip
-        self.ctr_weight = ctr_weight
-        self.ctcvr_weight = ctcvr_weight
-        self.space_factor = space_factor
-        self.imp_weight_decay = imp_weight_decay
-        self.prop_weight_decay = prop_weight_decay
+        self._store(locals())
 
     def _check_params(self) -> None:
         super()._check_params()

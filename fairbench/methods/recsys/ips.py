@@ -37,9 +37,7 @@ class IPS(PropensityWeighted, Recommender):
     def __init__(self, propensity: str = "learned", clip: float = 0.05, prop: dict | None = None,
                  batch_size: int = 64, **base):
         super().__init__(batch_size=batch_size, **base)
-        self.propensity = propensity
-        self.clip = clip
-        self.prop = prop
+        self._store(locals())
 
     def _check_params(self) -> None:
         super()._check_params()

@@ -26,10 +26,7 @@ class KDCRec(Recommender):
                  teacher_weight_decay: float | None = None, lr: float = 0.005, batch_size: int = 256,
                  loss: str = "mse", **base):
         super().__init__(lr=lr, batch_size=batch_size, loss=loss, **base)
-        self.kd_strategy = kd_strategy
-        self.kd_weight = kd_weight
-        self.teacher_lr = teacher_lr
-        self.teacher_weight_decay = teacher_weight_decay
+        self._store(locals())
 
     def _check_params(self) -> None:
         super()._check_params()

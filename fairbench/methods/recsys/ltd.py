@@ -27,12 +27,7 @@ class LTD(BiLevel, PropensityWeighted, Recommender):
     def __init__(self, ltd_variant: str = "ips", clip: float = 0.05, prop: dict | None = None, space_factor: int = 1,
                  meta_lr: float | None = None, lookahead_lr: float | None = None, **base):
         super().__init__(**base)
-        self.ltd_variant = ltd_variant
-        self.clip = clip
-        self.prop = prop
-        self.space_factor = space_factor
-        self.meta_lr = meta_lr
-        self.lookahead_lr = lookahead_lr
+        self._store(locals())
 
     def _check_params(self) -> None:
         super()._check_params()

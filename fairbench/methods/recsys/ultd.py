@@ -97,17 +97,7 @@ class ULTD(Recommender):
                  la_source: str = "full", k_f: int = 1, k_g: int = 1, g_lr: float | None = None,
                  loss: str = "mse", **base):
         super().__init__(loss=loss, **base)
-        self.lam = lam
-        self.layers = layers
-        self.beta = beta
-        self.gamma = gamma
-        self.alpha_bias_init = alpha_bias_init
-        self.psi_trainable = psi_trainable
-        self.la_missing = la_missing
-        self.la_source = la_source
-        self.k_f = k_f
-        self.k_g = k_g
-        self.g_lr = g_lr
+        self._store(locals())
 
     def _check_params(self) -> None:
         super()._check_params()
@@ -229,8 +219,7 @@ class ULTDTwoPhase(ULTD):
 
     def __init__(self, g_epochs: int = 20, tp_f_init: str = "pretrained", **base):
         super().__init__(**base)
-        self.g_epochs = g_epochs
-        self.tp_f_init = tp_f_init
+        self._store(locals())
 
     def _check_params(self) -> None:
         super()._check_params()

@@ -49,14 +49,7 @@ def nearest_incorrect(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 class BoundaryShrink(Unlearner):
     def __init__(self, epsilon: float = 0.1, label: str = "nbi", epochs: int = 10, lr: float = 1e-5,
                  momentum: float = 0.9, batch_size: int = 256, optimizer: str = "sgd", random_state: int | None = None):
-        self.epsilon = epsilon
-        self.label = label
-        self.epochs = epochs
-        self.lr = lr
-        self.momentum = momentum
-        self.batch_size = batch_size
-        self.optimizer = optimizer
-        self.random_state = random_state
+        self._store(locals())
 
     def _check_params(self) -> None:
         if self.label not in LABELS:

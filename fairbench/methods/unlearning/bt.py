@@ -28,13 +28,7 @@ from ..registry import register_method
 class BadTeacher(Unlearner):
     def __init__(self, retain_share: float = 0.3, temperature: float = 1.0, epochs: int = 1, lr: float = 1e-4,
                  batch_size: int = 256, optimizer: str = "adam", random_state: int | None = None):
-        self.retain_share = retain_share
-        self.temperature = temperature
-        self.epochs = epochs
-        self.lr = lr
-        self.batch_size = batch_size
-        self.optimizer = optimizer
-        self.random_state = random_state
+        self._store(locals())
 
     def _check_params(self) -> None:
         check_positive(retain_share=self.retain_share, temperature=self.temperature, epochs=self.epochs, lr=self.lr,

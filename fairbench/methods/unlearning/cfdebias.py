@@ -156,23 +156,7 @@ class CounterfactualDebiasing(Unlearner):
                  lr: float = 1e-4, batch_size: int = 256, optimizer: str = "adam", pool_size: int = 32,
                  background_columns: Sequence[int] = (), concepts: Sequence[int] | None = None,
                  cf_search: dict | None = None, vae: dict | None = None, random_state: int | None = None):
-        self.alpha = alpha
-        self.beta = beta
-        self.gamma_ce = gamma_ce
-        self.gamma_int = gamma_int
-        self.mask_share = mask_share
-        self.tau = tau
-        self.max_negatives = max_negatives
-        self.epochs = epochs
-        self.lr = lr
-        self.batch_size = batch_size
-        self.optimizer = optimizer
-        self.pool_size = pool_size
-        self.background_columns = background_columns
-        self.concepts = concepts
-        self.cf_search = cf_search
-        self.vae = vae
-        self.random_state = random_state
+        self._store(locals())
 
     def _check_params(self) -> None:
         check_nonnegative(alpha=self.alpha, beta=self.beta, gamma_ce=self.gamma_ce, gamma_int=self.gamma_int)

@@ -42,11 +42,7 @@ class HeadFairUnlearner(Unlearner):
 
     def __init__(self, features: str = "penultimate", l2: float = 1e-4, gamma: float | None = None,
                  penalty: str | None = None, hessian_l2: str = "remaining"):
-        self.features = features
-        self.l2 = l2
-        self.gamma = gamma
-        self.penalty = penalty
-        self.hessian_l2 = hessian_l2
+        self._store(locals())
 
     def _check_params(self) -> None:
         if self.features not in FEATURES:

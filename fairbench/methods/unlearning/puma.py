@@ -68,13 +68,7 @@ class Puma(Unlearner):
     def __init__(self, support: float = 0.1, damping: float = 0.1, cg_iterations: int = 50,
                  hessian_rows: int = 8192, scale: float = 1.0, parameters: str = "all",
                  random_state: int | None = None):
-        self.support = support
-        self.damping = damping
-        self.cg_iterations = cg_iterations
-        self.hessian_rows = hessian_rows
-        self.scale = scale
-        self.parameters = parameters
-        self.random_state = random_state
+        self._store(locals())
 
     def _check_params(self) -> None:
         if self.parameters not in PARAMETERS:

@@ -50,21 +50,7 @@ class Scrub(Unlearner):
                  lr_decay: float | None = None, alpha: float | None = None, gamma: float | None = None,
                  kd_T: float | None = None, retain_batch: int | None = None, forget_batch: int | None = None,
                  random_state: int | None = None):
-        self.preset = preset
-        self.optimizer = optimizer
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.momentum = momentum
-        self.epochs = epochs
-        self.msteps = msteps
-        self.lr_decay_epochs = lr_decay_epochs
-        self.lr_decay = lr_decay
-        self.alpha = alpha
-        self.gamma = gamma
-        self.kd_T = kd_T
-        self.retain_batch = retain_batch
-        self.forget_batch = forget_batch
-        self.random_state = random_state
+        self._store(locals())
 
     def settings(self) -> dict[str, Any]:
         """The preset with the explicitly given settings on top."""

@@ -43,10 +43,7 @@ class ShardedEnsemble(Learner):
     _passthrough = "learner_params"
 
     def __init__(self, shards: int = 5, learner: str = "fair_logreg", random_state: int = 0, **learner_params: Any):
-        self.shards = shards
-        self.learner = learner
-        self.random_state = random_state
-        self.learner_params = learner_params
+        self._store(locals())
 
     def _check_params(self) -> None:
         if int(self.shards) < 1:

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...core.errors import FairbenchError
 from ...core.groupmaps import GroupMeans, GroupQuantileMap
 from ._fair_predictors import PreprocessedPredictor, check_predictor, make_predictor
+from .._checks import check_choice
 from ..base import MethodEntry, Preprocessor
 from ..registry import register_method
 
@@ -54,8 +54,7 @@ class Flap(PreprocessedPredictor):
         self._store(locals())
 
     def _check_params(self) -> None:
-        if self.mapping not in MAPPINGS:
-            raise FairbenchError(f"unknown FLAP mapping '{self.mapping}'; known: {', '.join(MAPPINGS)}")
+        check_choice("mapping", self.mapping, MAPPINGS)
         check_predictor(self.predictor)
 
     def _preprocessor(self) -> Preprocessor:

@@ -139,18 +139,6 @@ def optimiser(params, name: str, lr: float, momentum: float = 0.9, weight_decay:
     raise FairbenchError(f"unknown optimiser '{name}'; known: {', '.join(OPTIMISERS)}")
 
 
-def check_positive(**values: float) -> None:
-    bad = [f"{k}={v}" for k, v in values.items() if not v > 0]
-    if bad:
-        raise FairbenchError(f"must be > 0: {', '.join(bad)}")
-
-
-def check_nonnegative(**values: float) -> None:
-    bad = [f"{k}={v}" for k, v in values.items() if not v >= 0]
-    if bad:
-        raise FairbenchError(f"must be >= 0: {', '.join(bad)}")
-
-
 def labels(y: Any) -> torch.Tensor:
     return torch.as_tensor(np.asarray(y), dtype=torch.long)
 

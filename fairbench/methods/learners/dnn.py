@@ -26,9 +26,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from ...core.errors import FairbenchError
-from ._torch_classifier import (
-    BodyHead, TorchClassifier, batches, check_nonnegative, check_positive, descend, labels, optimiser,
-)
+from ._torch_classifier import BodyHead, TorchClassifier, batches, descend, labels, optimiser
+from .._checks import check_choice, check_nonnegative, check_positive
 from .._random import seed_from, torch_seeded
 from .._threads import limited_threads
 from ..base import Learner, MethodEntry
@@ -70,8 +69,7 @@ class DNNClassifier(TorchClassifier, Learner):
         self._store(locals())
 
     def _check_params(self) -> None:
-        if self.fairness_penalty not in PENALTIES:
-            raise FairbenchError(f"unknown fairness penalty '{self.fairness_penalty}'; known: {', '.join(PENALTIES)}")
+        check_choice("fairness_penalty", self.fairness_penalty, PENALTIES)
         if not self.hidden or any(int(w) < 1 for w in self.hidden):
             raise FairbenchError(f"hidden must list positive layer widths, got {self.hidden!r}")
         check_positive(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr)

@@ -28,6 +28,7 @@ import numpy as np
 from scipy.special import expit, log_expit
 
 from ...core.errors import FairbenchError
+from .._checks import check_choice
 from .._random import seed_from
 from ..base import Learner, MethodEntry
 from ..registry import register_method
@@ -128,8 +129,7 @@ class FairLogisticRegression(Learner):
         self._store(locals())
 
     def _check_params(self) -> None:
-        if self.penalty not in PENALTIES:
-            raise FairbenchError(f"unknown fairness penalty '{self.penalty}'; known: {', '.join(PENALTIES)}")
+        check_choice("penalty", self.penalty, PENALTIES)
         try:  # YAML 1.1 reads 1e-5 (no dot) as a string; accept any number-like value
             values = [float(self.l2), float(self.gamma), float(self.sigma)]
         except (TypeError, ValueError):

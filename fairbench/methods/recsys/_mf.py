@@ -33,6 +33,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ...core.errors import FairbenchError
+from .._checks import check_choice
 from .._random import seed_from, torch_seeded
 from .._threads import limited_threads
 from ..base import Method
@@ -321,8 +322,7 @@ class Recommender(Method):
         self._store(locals())
 
     def _check_params(self) -> None:
-        if self.loss not in LOSSES:
-            raise FairbenchError(f"unknown loss {self.loss!r}; use one of {LOSSES}")
+        check_choice("loss", self.loss, LOSSES)
         if min(self.emb_dim, self.batch_size, self.max_epochs, self.patience) < 1:
             raise FairbenchError("emb_dim, batch_size, max_epochs and patience must be positive")
 

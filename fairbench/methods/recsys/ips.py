@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import torch
 
-from ...core.errors import FairbenchError
 from ._debias import PropensityWeighted, ips_estimate
 from ._mf import Recommender, pair_loss, step
+from .._checks import check_choice
 from ..base import MethodEntry
 from ..registry import register_method
 
@@ -41,8 +41,7 @@ class IPS(PropensityWeighted, Recommender):
 
     def _check_params(self) -> None:
         super()._check_params()
-        if self.propensity not in PROPENSITIES:
-            raise FairbenchError(f"unknown propensity {self.propensity!r}; use one of {PROPENSITIES}")
+        check_choice("propensity", self.propensity, PROPENSITIES)
         self._check_propensity()
 
     @property

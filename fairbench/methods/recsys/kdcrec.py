@@ -13,6 +13,7 @@ import torch
 
 from ...core.errors import FairbenchError
 from ._mf import Recommender, fit_supervised, supervised_epoch
+from .._checks import check_choice
 from ..base import MethodEntry
 from ..registry import register_method
 
@@ -30,8 +31,7 @@ class KDCRec(Recommender):
 
     def _check_params(self) -> None:
         super()._check_params()
-        if self.kd_strategy not in STRATEGIES:
-            raise FairbenchError(f"kd_strategy {self.kd_strategy!r} is not implemented; available: {STRATEGIES}")
+        check_choice("kd_strategy", self.kd_strategy, STRATEGIES)
         if self.kd_weight < 0:
             raise FairbenchError("kd_weight must be >= 0")
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import torch
 
-from ...core.errors import FairbenchError
 from ._debias import BiLevel, PropensityWeighted, dr_prediction_loss, ips_estimate
 from ._mf import Recommender, pair_loss
+from .._checks import check_choice
 from ..base import MethodEntry
 from ..registry import register_method
 
@@ -31,8 +31,7 @@ class LTD(BiLevel, PropensityWeighted, Recommender):
 
     def _check_params(self) -> None:
         super()._check_params()
-        if self.ltd_variant not in VARIANTS:
-            raise FairbenchError(f"unknown ltd_variant {self.ltd_variant!r}; use one of {VARIANTS}")
+        check_choice("ltd_variant", self.ltd_variant, VARIANTS)
         self._check_propensity()
 
     def _build(self, data):

@@ -37,6 +37,7 @@ from torch.nn import functional as F
 
 from ...core.errors import FairbenchError
 from ._mf import Recommender, adam, fit_supervised, step
+from .._checks import check_choice
 from ..base import MethodEntry
 from ..registry import register_method
 
@@ -101,10 +102,8 @@ class ULTD(Recommender):
 
     def _check_params(self) -> None:
         super()._check_params()
-        if self.la_missing not in LA_MISSING:
-            raise FairbenchError(f"la_missing must be one of {LA_MISSING}, got {self.la_missing!r}")
-        if self.la_source not in LA_SOURCES:
-            raise FairbenchError(f"la_source must be one of {LA_SOURCES}, got {self.la_source!r}")
+        check_choice("la_missing", self.la_missing, LA_MISSING)
+        check_choice("la_source", self.la_source, LA_SOURCES)
         if min(self.k_f, self.k_g) < 1 or self.lam < 0 or self.beta < 0 or self.gamma < 0:
             raise FairbenchError("k_f and k_g must be >= 1; lam, beta and gamma >= 0")
         if self.layers not in (1, 2, 3):
@@ -223,8 +222,7 @@ class ULTDTwoPhase(ULTD):
 
     def _check_params(self) -> None:
         super()._check_params()
-        if self.tp_f_init not in TP_INITS:
-            raise FairbenchError(f"tp_f_init must be one of {TP_INITS}, got {self.tp_f_init!r}")
+        check_choice("tp_f_init", self.tp_f_init, TP_INITS)
         if self.g_epochs < 1:
             raise FairbenchError("g_epochs must be >= 1")
 

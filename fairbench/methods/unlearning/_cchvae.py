@@ -24,10 +24,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .._checks import check_positive
 from .._random import seed_of, torch_seeded
 from .._threads import limited_threads
-from ..learners._torch_classifier import batches, check_positive, descend
-
+from ..learners._torch_classifier import batches, descend
 CHUNK_ELEMENTS = 4_000_000  # decoded candidate values per search chunk (memory bound)
 
 

@@ -20,10 +20,10 @@ from typing import Any
 import torch
 from torch.nn import functional as F
 
-from ...core.errors import FairbenchError
 from ...datasets.base import Split
+from .._checks import check_choice, check_positive
 from ..learners._torch_classifier import (
-    batches, check_positive, check_torch_classifier, descend, frozen_copy, optimiser, split_tensors, student_copy,
+    batches, check_torch_classifier, descend, frozen_copy, optimiser, split_tensors, student_copy,
 )
 from .._random import torch_generator
 from .._threads import limited_threads
@@ -52,8 +52,7 @@ class BoundaryShrink(Unlearner):
         self._store(locals())
 
     def _check_params(self) -> None:
-        if self.label not in LABELS:
-            raise FairbenchError(f"label must be one of {', '.join(LABELS)}, got '{self.label}'")
+        check_choice("label", self.label, LABELS)
         check_positive(epsilon=self.epsilon, epochs=self.epochs, lr=self.lr, batch_size=self.batch_size)
 
     def shrink_labels(self, teacher: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

@@ -15,9 +15,9 @@ from typing import Any
 import torch
 
 from ...datasets.base import Split
+from .._checks import check_positive
 from ..learners._torch_classifier import (
-    batches, check_positive, check_torch_classifier, descend, frozen_copy, kl_to_target, optimiser, reinitialised,
-    student_copy,
+    batches, check_torch_classifier, descend, frozen_copy, kl_to_target, optimiser, reinitialised, student_copy,
 )
 from .._random import seed_of, torch_generator
 from .._threads import limited_threads

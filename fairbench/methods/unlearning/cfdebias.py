@@ -42,9 +42,10 @@ from torch.nn import functional as F
 from ...core.errors import FairbenchError
 from ...datasets.base import Split
 from . import _cchvae
+from .._checks import check_nonnegative, check_positive
 from ..learners._torch_classifier import (
-    batches, check_nonnegative, check_positive, check_torch_classifier, cycling, descend, frozen_copy,
-    kl_teacher_student, optimiser, split_tensors, student_copy,
+    batches, check_torch_classifier, cycling, descend, frozen_copy, kl_teacher_student, optimiser, split_tensors,
+    student_copy,
 )
 from .._random import torch_generator
 from .._threads import limited_threads

@@ -27,6 +27,7 @@ import torch
 from ...core.errors import FairbenchError
 from ...datasets.base import Split
 from ._newton_step import NewtonCache, check_hessian_l2, precompute, removal_step
+from .._checks import check_choice
 from .._threads import limited_threads
 from ..learners._torch_classifier import check_torch_classifier, frozen_copy, predict_logits
 from ..base import MethodEntry, Unlearner
@@ -45,8 +46,7 @@ class HeadFairUnlearner(Unlearner):
         self._store(locals())
 
     def _check_params(self) -> None:
-        if self.features not in FEATURES:
-            raise FairbenchError(f"features must be one of {', '.join(FEATURES)}, got '{self.features}'")
+        check_choice("features", self.features, FEATURES)
         check_hessian_l2(self.hessian_l2)
 
     def represent(self, model: Any, X: np.ndarray) -> np.ndarray:

@@ -32,6 +32,7 @@ from scipy.special import expit
 from ...core.errors import FairbenchError
 from ...datasets.base import Split
 from ._newton_step import check_linear_model, check_sizes
+from .._checks import check_choice
 from ..base import MethodEntry, Unlearner
 from ..learners.fair_logistic import FairLogisticRegression, weighted_gram
 from ..registry import register_method
@@ -78,8 +79,7 @@ class ProjectiveResidualUpdate(Unlearner):
         self.variant = variant
 
     def _check_params(self) -> None:
-        if self.variant not in VARIANTS:
-            raise FairbenchError(f"PRU variant must be one of {', '.join(VARIANTS)}, got '{self.variant}'")
+        check_choice("variant", self.variant, VARIANTS)
 
     def _totals(self, model: FairLogisticRegression, train: Split) -> _Totals:
         Xd = model.design(train.X)

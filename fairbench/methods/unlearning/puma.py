@@ -27,11 +27,9 @@ import torch
 from torch.func import functional_call, grad, jvp
 from torch.nn import functional as F
 
-from ...core.errors import FairbenchError
 from ...datasets.base import Split
-from ..learners._torch_classifier import (
-    check_positive, check_torch_classifier, frozen_copy, split_tensors,
-)
+from .._checks import check_choice, check_positive
+from ..learners._torch_classifier import check_torch_classifier, frozen_copy, split_tensors
 from .._random import torch_generator
 from .._threads import limited_threads
 from ..base import MethodEntry, Unlearner
@@ -71,8 +69,7 @@ class Puma(Unlearner):
         self._store(locals())
 
     def _check_params(self) -> None:
-        if self.parameters not in PARAMETERS:
-            raise FairbenchError(f"parameters must be one of {', '.join(PARAMETERS)}, got '{self.parameters}'")
+        check_choice("parameters", self.parameters, PARAMETERS)
         check_positive(support=self.support, damping=self.damping, cg_iterations=self.cg_iterations,
                        hessian_rows=self.hessian_rows, scale=self.scale)
 

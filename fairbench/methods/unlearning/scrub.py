@@ -20,11 +20,11 @@ from typing import Any, Sequence
 import torch
 from torch.nn import functional as F
 
-from ...core.errors import FairbenchError
 from ...datasets.base import Split
+from .._checks import check_choice, check_nonnegative, check_positive
 from ..learners._torch_classifier import (
-    batches, check_nonnegative, check_positive, check_torch_classifier, descend, frozen_copy, kl_teacher_student,
-    optimiser, split_tensors, student_copy,
+    batches, check_torch_classifier, descend, frozen_copy, kl_teacher_student, optimiser, split_tensors,
+    student_copy,
 )
 from .._random import torch_generator
 from .._threads import limited_threads
@@ -54,8 +54,7 @@ class Scrub(Unlearner):
 
     def settings(self) -> dict[str, Any]:
         """The preset with the explicitly given settings on top."""
-        if self.preset not in PRESETS:
-            raise FairbenchError(f"SCRUB preset must be one of {', '.join(PRESETS)}, got '{self.preset}'")
+        check_choice("preset", self.preset, PRESETS)
         given = {key: getattr(self, key) for key in PRESETS[self.preset] if getattr(self, key) is not None}
         return {**PRESETS[self.preset], **given}
 

@@ -26,6 +26,10 @@ Teacher = the original model (frozen); student = a copy of it, trained on
   once (the forget batch scaled to the same number of steps). Adam, 5 epochs, lr 1e-4 (Sec. 6.1);
   α, β, γ_ce = 0.6, 0.2, 0.2 (the only published full-model values, cfdebias.md §6.2).
 
+Randomness: ``prepare`` (the VAE) and ``unlearn`` (pool rows, minibatch order, counterfactual search)
+each start a ``torch.Generator`` from ``random_state``. (Version 1 took two successive draws of torch's
+global generator instead, so its unlearning phase drew from another stream than version 2's.)
+
 ``report_`` after ``unlearn``: counterfactual share found, mean L1 distance, shells searched, and the
 split of the run time into counterfactual search (``cf_seconds``) and optimisation (``update_seconds``).
 """
@@ -279,7 +283,7 @@ register_method(
         kind="unlearner",
         factory=CounterfactualDebiasing,
         task="unlearn",
-        version="1",
+        version="2",
         description="counterfactual-debiased unlearning (Chen et al. 2024): interventional remembering (gradient "
                     "mask, γ_int), counterfactual forgetting (C-CHVAE), contrastive boundary loss, CE on D_r",
         papers=("cfdebias",),

@@ -63,21 +63,21 @@ def make_predictor(name: str, **mlp: Any) -> Any:
 class PreprocessedPredictor(GroupAwarePredictor):
     """``f(s, a) = h(s, T(a, s))``: fit ``T`` on the training features, then ``h`` on ``T(a, s)``.
 
-    Subclasses (OB, SOB, FLAP) build the halves from their parameters in ``_preprocessor()`` and
-    ``_predictor()``. ``preprocess`` and ``predict_processed`` expose them: the paper's EO fairness for
+    Subclasses (OB, SOB, FLAP) build the halves from their parameters in ``build_preprocessor()`` and
+    ``build_predictor()``. ``preprocess`` and ``predict_processed`` expose them: the paper's EO fairness for
     pre-processing methods holds the processed features fixed and switches only ``h``'s group
     input (ob.md §6.7, mode "predictor-only").
     """
 
-    def _preprocessor(self) -> Preprocessor:
+    def build_preprocessor(self) -> Preprocessor:
         raise NotImplementedError
 
-    def _predictor(self) -> Any:
+    def build_predictor(self) -> Any:
         raise NotImplementedError
 
     def fit(self, X: np.ndarray, y: np.ndarray, s: np.ndarray) -> "PreprocessedPredictor":
         self._check_params()
-        self.preprocessor_, self.predictor_ = self._preprocessor(), self._predictor()
+        self.preprocessor_, self.predictor_ = self.build_preprocessor(), self.build_predictor()
         self.predictor_.fit(self.preprocessor_.fit_transform(X, y, s), y, s)
         return self
 

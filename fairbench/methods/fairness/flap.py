@@ -57,10 +57,10 @@ class Flap(PreprocessedPredictor):
         check_choice("mapping", self.mapping, MAPPINGS)
         check_predictor(self.predictor)
 
-    def _preprocessor(self) -> Preprocessor:
+    def build_preprocessor(self) -> Preprocessor:
         return MAPPINGS[self.mapping]()
 
-    def _predictor(self):
+    def build_predictor(self):
         return make_predictor(self.predictor)
 
 

@@ -88,10 +88,10 @@ class OB(PreprocessedPredictor):
     def _mlp_settings(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in MLP_SETTINGS}
 
-    def _preprocessor(self) -> OrthogonalToBias:
+    def build_preprocessor(self) -> OrthogonalToBias:
         return OrthogonalToBias(self.k, self.transform, self.encoding, self.center)
 
-    def _predictor(self) -> Any:
+    def build_predictor(self) -> Any:
         return make_predictor(self.predictor, **self._mlp_settings())
 
 

@@ -178,11 +178,11 @@ class SOB(PreprocessedPredictor):
     def _mlp_settings(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in MLP_SETTINGS}
 
-    def _preprocessor(self) -> SparseOrthogonalToBias:
+    def build_preprocessor(self) -> SparseOrthogonalToBias:
         return SparseOrthogonalToBias(self.k, self.t, self.tol, self.max_iter, self.transform, self.encoding,
                                       self.random_state)
 
-    def _predictor(self) -> Any:
+    def build_predictor(self) -> Any:
         return make_predictor(self.predictor, **self._mlp_settings())
 
 

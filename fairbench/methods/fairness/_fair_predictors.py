@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from ...core.errors import FairbenchError
+from .._checks import check_choice
 from ..base import GroupAwarePredictor, Preprocessor
 from .ftu import Unaware
 from .ml import FullModel
@@ -42,8 +43,7 @@ MLP_SETTINGS = ("epochs", "batch_size", "lr", "random_state")
 
 
 def check_predictor(name: str, **mlp: Any) -> None:
-    if name != "mlp" and name not in PREDICTORS:
-        raise FairbenchError(f"unknown predictor class '{name}'; known: {', '.join(PREDICTORS)}, mlp")
+    check_choice("predictor", name, [*PREDICTORS, "mlp"])
     given = sorted(k for k, v in mlp.items() if v is not None and k != "random_state")
     if name != "mlp" and given:
         raise FairbenchError(f"predictor '{name}' takes no settings, got {', '.join(given)}")

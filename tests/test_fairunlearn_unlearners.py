@@ -196,10 +196,11 @@ def test_sisa_shards_can_be_any_learner_and_a_refit_repeats_the_shard():
 
 
 def test_sisa_rejects_what_its_shard_learner_does_not_take():
-    with pytest.raises(FairbenchError, match="dnn shards rejected"):
-        METHODS.get("sisa_ensemble").factory(learner="dnn", l2=0.1)
+    train = _split(seed=13)
+    with pytest.raises(FairbenchError, match="dnn shards rejected"):  # when fitting: the constructor only stores
+        METHODS.get("sisa_ensemble").factory(learner="dnn", l2=0.1).fit(train.X, train.y, index=train.index)
     with pytest.raises(FairbenchError, match="must be learners"):
-        METHODS.get("sisa_ensemble").factory(learner="bt")
+        METHODS.get("sisa_ensemble").factory(learner="bt").fit(train.X, train.y, index=train.index)
 
 
 def test_full_training_keeps_the_model_and_retraining_reuses_its_noise():
@@ -221,7 +222,7 @@ def test_unlearners_reject_inconsistent_requests():
     with pytest.raises(FairbenchError, match="fair_logreg"):
         _unlearner("newton").unlearn(object(), forget, retain)
     with pytest.raises(FairbenchError, match="variant"):
-        _unlearner("pru", variant="nope")
+        _unlearner("pru", variant="nope").unlearn(model, forget, retain)
 
 
 def test_epsilon_formula_and_its_undefined_cases():

@@ -22,7 +22,7 @@ def _continuous(seed: int = 0, n: int = 300, p: int = 8, m: int = 2):
 @pytest.mark.parametrize("mode", ["transductive", "inductive"])
 def test_ob_output_is_orthogonal_to_the_centred_sensitive_columns(k, mode):
     X, A = _continuous()
-    Xt = OrthogonalToBias(k=k, transform=mode).fit(X, A).transform(X, A)
+    Xt = OrthogonalToBias(k=k, mode=mode).fit(X, None, A).transform(X, A)
     Ac = A - A.mean(axis=0)
     assert np.abs(Ac.T @ Xt).max() < 1e-9 * np.abs(Ac.T @ X).max()
     assert np.linalg.matrix_rank(Xt) == k
@@ -32,8 +32,8 @@ def test_ob_orthogonal_for_discrete_codes_and_indicators():
     rng = np.random.default_rng(1)
     s = rng.integers(0, 4, 400)
     X = rng.normal(size=(400, 5)) + s[:, None] * 0.7
-    numeric = OrthogonalToBias(k=5, encoding="numeric").fit(X, s).transform(X, s)
-    onehot = OrthogonalToBias(k=5, encoding="onehot").fit(X, s).transform(X, s)
+    numeric = OrthogonalToBias(k=5, encoding="numeric").fit(X, None, s).transform(X, s)
+    onehot = OrthogonalToBias(k=5, encoding="onehot").fit(X, None, s).transform(X, s)
     assert abs((s - s.mean()) @ numeric).max() < 1e-9
     group_means = np.stack([onehot[s == g].mean(axis=0) for g in range(4)])
     np.testing.assert_allclose(group_means, 0.0, atol=1e-12)  # k = p: X minus its group means
@@ -45,7 +45,7 @@ def test_ob_reconstruction_error_is_lemma_b1(k):
     X, A = _continuous(seed=2)
     X = X - X.mean(axis=0)
     A = A - A.mean(axis=0)
-    Xt = OrthogonalToBias(k=k).fit(X, A).transform(X, A)
+    Xt = OrthogonalToBias(k=k).fit(X, None, A).transform(X, A)
     L, D, Vt = np.linalg.svd(X, full_matrices=False)
     Xk = (L[:, :k] * D[:k]) @ Vt[:k]
     P_A = A @ np.linalg.solve(A.T @ A, A.T)
@@ -57,15 +57,15 @@ def test_ob_reconstruction_error_is_lemma_b1(k):
 
 def test_ob_inductive_equals_transductive_on_the_training_matrix():
     X, A = _continuous(seed=3)
-    a = OrthogonalToBias(k=4, transform="inductive").fit(X, A).transform(X, A)
-    b = OrthogonalToBias(k=4, transform="transductive").fit(X, A).transform(X, A)
+    a = OrthogonalToBias(k=4, mode="inductive").fit(X, None, A).transform(X, A)
+    b = OrthogonalToBias(k=4, mode="transductive").fit(X, None, A).transform(X, A)
     np.testing.assert_allclose(a, b, atol=1e-10)
 
 
 @pytest.mark.parametrize("t", [1.2, 1.7, 2.5])
 def test_sob_loadings_respect_the_l1_bound_and_scores_stay_orthogonal(t):
     X, A = _continuous(seed=4, n=400, p=10)
-    sob = SparseOrthogonalToBias(k=4, t=t).fit(X, A)
+    sob = SparseOrthogonalToBias(k=4, t=t).fit(X, None, A)
     f = sob.fitted_
     U, S = f["loadings"], f["scores"]
     assert np.all(np.abs(U).sum(axis=0) <= t + 1e-9)
@@ -79,8 +79,8 @@ def test_sob_loadings_respect_the_l1_bound_and_scores_stay_orthogonal(t):
 
 def test_sob_without_an_active_bound_spans_the_ob_subspace():
     X, A = _continuous(seed=5, n=300, p=6)
-    sob = SparseOrthogonalToBias(k=6, t=np.sqrt(6), tol=1e-10, max_iter=20000).fit(X, A).transform(X, A)
-    ob = OrthogonalToBias(k=6).fit(X, A).transform(X, A)
+    sob = SparseOrthogonalToBias(k=6, t=np.sqrt(6), tol=1e-10, max_iter=20000).fit(X, None, A).transform(X, A)
+    ob = OrthogonalToBias(k=6).fit(X, None, A).transform(X, A)
     np.testing.assert_allclose(sob, ob, atol=1e-6 * np.abs(ob).max())
 
 
@@ -114,8 +114,8 @@ def test_mlp_is_deterministic_and_learns_a_linear_map():
     rng = np.random.default_rng(7)
     X, a = rng.uniform(size=(400, 3)), rng.uniform(size=(400, 1))
     y = X @ np.array([1.0, -2.0, 0.5]) + a[:, 0]
-    first = MLPRegressor(epochs=60, lr=1e-2).fit(X, a, y).predict(X, a)
-    second = MLPRegressor(epochs=60, lr=1e-2).fit(X, a, y).predict(X, a)
+    first = MLPRegressor(epochs=60, lr=1e-2).fit(X, y, a).predict(X, a)
+    second = MLPRegressor(epochs=60, lr=1e-2).fit(X, y, a).predict(X, a)
     np.testing.assert_array_equal(first, second)
     assert np.mean((first - y) ** 2) < 0.1 * np.var(y)
 
@@ -128,16 +128,16 @@ def test_adv_penalty_lowers_the_counterfactual_change():
     a = rng.uniform(size=(500, 1))
     X = np.clip(0.5 * a + 0.3 * rng.uniform(size=(500, 4)), 0, 1)
     y = X.sum(axis=1) + 2 * a[:, 0]
-    vae = AdversarialVAE({"epochs": 5, "adversary_steps": 2, "first_epoch_adversary_steps": 2}).fit(X, a, y)
+    vae = AdversarialVAE({"epochs": 5, "adversary_steps": 2, "first_epoch_adversary_steps": 2}).fit(X, y, a)
     a_new = np.linspace(0, 1, 5)[:, None]
-    stacked = vae.counterfactual(X, a, y, a_new)
+    stacked = vae.counterfactual(X, y, a, a_new)
     assert stacked.shape == (5 * 500, 4)
 
     def change(lam):
         model = AdversarialCounterfactual(lam=lam, epochs=15, lr=1e-2)
         model.use_generator(vae)
-        model.fit(X, a, y)
-        factual = model.predict(vae.reconstruct(X, a, y), a)
+        model.fit(X, y, a)
+        factual = model.predict(vae.reconstruct(X, y, a), a)
         cf = model.predict(stacked, np.repeat(a_new, 500, axis=0)).reshape(5, 500)
         return METRICS.get("cf_metric_continuous").fn(factual, cf)
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from fairbench.core.seeding import SeedStreams, first_torch_draw
+from fairbench.core.seeding import SeedStreams
+from fairbench.methods._random import torch_generator
 
 
 def test_legacy_streams_are_the_run_seed_and_held_streams_stay_at_zero():
@@ -16,11 +17,19 @@ def test_legacy_streams_are_the_run_seed_and_held_streams_stay_at_zero():
     assert SeedStreams(3).seed("split") == 3
 
 
-def test_the_unlearner_stream_is_what_a_freshly_seeded_global_generator_drew_first():
+def test_legacy_streams_are_the_run_seed_and_held_streams_stay_at_zero_for_unlearners_too():
+    assert SeedStreams(4).seed("unlearner") == 4
+
+
+def test_an_unlearners_random_phases_are_the_draws_a_freshly_seeded_global_generator_gave():
+    """Unlearners drew their seeds from torch's global generator right after torch.manual_seed(run seed)
+    (cfdebias twice: its VAE, then its update); phase k of the run seed gives the k-th of those draws."""
     for seed in (0, 1, 7):
         torch.manual_seed(seed)  # what the runner used to do before every job
-        legacy = int(torch.randint(0, 2**31 - 1, (1,)).item())
-        assert SeedStreams(seed).seed("unlearner") == first_torch_draw(seed) == legacy
+        legacy = [int(torch.randint(0, 2**31 - 1, (1,)).item()) for _ in range(2)]
+        for phase, drawn in enumerate(legacy):
+            ours = torch.randint(0, 2**31 - 1, (5,), generator=torch_generator(seed, phase=phase))
+            assert torch.equal(ours, torch.randint(0, 2**31 - 1, (5,), generator=torch.Generator().manual_seed(drawn)))
 
 
 def test_new_streams_are_distinct_and_reproducible_and_leave_global_state_alone():

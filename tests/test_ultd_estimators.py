@@ -15,7 +15,8 @@ import torch
 
 from fairbench.core.determinism import seed_everything
 from fairbench.methods.recsys._debias import dr_estimate, fit_propensity, inverse_propensity, ips_estimate
-from fairbench.methods.recsys._mf import Pairs, RecData, single_thread
+from fairbench.methods._threads import limited_threads
+from fairbench.methods.recsys._mf import Pairs, RecData
 
 N_USERS, N_ITEMS, DRAWS = 40, 50, 4000
 
@@ -99,7 +100,7 @@ def test_fit_propensity_recovers_logistic_observation_model():
     pairs = Pairs.from_arrays(np.column_stack([users, items]), np.ones(len(users)))
     empty = Pairs.from_arrays(None, None)
     data = RecData(N_USERS, N_ITEMS, pairs, empty, empty)
-    with single_thread():  # as inside Recommender.fit: tiny batches are latency-bound
+    with limited_threads():  # as inside Recommender.fit: tiny batches are latency-bound
         model = fit_propensity(data, epochs=60, batch_size=256, lr=0.05)
     grid_u, grid_i = np.meshgrid(np.arange(N_USERS), np.arange(N_ITEMS), indexing="ij")
     with torch.no_grad():

@@ -25,7 +25,6 @@ import argparse
 import statistics
 import time
 
-from fairbench.core.determinism import seed_everything
 from fairbench.datasets import load_dataset
 from fairbench.methods import METHODS
 from fairbench.methods.learners.dnn import DNNClassifier
@@ -51,14 +50,13 @@ def run(data, model, protocol: dict, repeats: int, label: str, sisa_model=None) 
                 continue  # Fair Unlearning's step needs the fairness-penalised model of Table 2
             if name == "sisa" and sisa_model is None:
                 continue
-            seed_everything(seed)
-            entry = METHODS.get(name)
-            unlearner = entry.factory(**{**entry.defaults, **PARAMS.get(name, {})})
-            if hasattr(unlearner, "prepare"):
-                times[name]["prepare"].append(timed(unlearner.prepare, model, data.train)[1])
+            unlearner = METHODS.get(name).factory(**PARAMS.get(name, {}))
+            if "random_state" in unlearner.get_params():
+                unlearner.set_params(random_state=seed)
+            times[name]["prepare"].append(timed(unlearner.prepare, model, data.train)[1])
             original = sisa_model if name == "sisa" else model
             times[name]["unlearn"].append(timed(unlearner.unlearn, original, forget, retain)[1])
-            report = getattr(unlearner, "report_", {})
+            report = unlearner.report_
             if "cf_seconds" in report:
                 times[name]["cf"].append(report["cf_seconds"])
                 times[name]["update"].append(report["update_seconds"])

@@ -50,12 +50,12 @@ def crime(epochs: int, repeats: int) -> None:
     X, a, y = data.train.X, data.train.s, data.train.y
     build = METHODS.get
     schedule = {"epochs": epochs, "lr": 1e-3}
-    ml = median_time(lambda: build("mlp").factory(use_sensitive=True, **schedule).fit(X, a, y), repeats)
+    ml = median_time(lambda: build("mlp").factory(use_sensitive=True, **schedule).fit(X, y, a), repeats)
     rows = []
     for label, name, params in (("OB (k=4)", "ob", {"k": 4}), ("SOB (k=4, t=3)", "sob", {"k": 4, "t": 3.0})):
         model = build(name).factory(**params, **schedule)
-        transform_s = median_time(lambda: model.preprocessor.fit(X, a).transform(X, a), repeats)
-        pipeline_s = median_time(lambda: build(name).factory(**params, **schedule).fit(X, a, y), repeats)
+        transform_s = median_time(lambda: model.build_preprocessor().fit(X, None, a).transform(X, a), repeats)
+        pipeline_s = median_time(lambda: build(name).factory(**params, **schedule).fit(X, y, a), repeats)
         rows.append((label, transform_s, pipeline_s))
     report(f"Crime ({X.shape[0]} x {X.shape[1]}, MLP {epochs} epochs)", ml, rows)
 
@@ -64,7 +64,7 @@ def adult(repeats: int) -> None:
     data = load_dataset("adult@flap", seed=0)
     X, s, y = data.train.X, data.train.s, data.train.y
     build = METHODS.get
-    ml = median_time(lambda: build("ml").factory().fit(X, s, y), repeats)
+    ml = median_time(lambda: build("ml").factory().fit(X, y, s), repeats)
     rows = []
     settings = (("OB-f1 (k=12)", "ob", {"k": 12, "predictor": "f1"}),
                 ("OB-f2 (k=12)", "ob", {"k": 12, "predictor": "f2"}),
@@ -72,8 +72,8 @@ def adult(repeats: int) -> None:
                 ("SOB-f2 (k=2, t=1.73)", "sob", {"k": 2, "t": float(np.sqrt(12) / 2), "predictor": "f2"}))
     for label, name, params in settings:
         model = build(name).factory(**params)
-        transform_s = median_time(lambda: model.preprocessor.fit(X, s).transform(X, s), repeats)
-        pipeline_s = median_time(lambda: build(name).factory(**params).fit(X, s, y), repeats)
+        transform_s = median_time(lambda: model.build_preprocessor().fit(X, None, s).transform(X, s), repeats)
+        pipeline_s = median_time(lambda: build(name).factory(**params).fit(X, y, s), repeats)
         rows.append((label, transform_s, pipeline_s))
     report(f"Adult ({X.shape[0]} x {X.shape[1]}, logistic)", ml, rows)
 

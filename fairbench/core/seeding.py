@@ -14,9 +14,7 @@ stream         what draws from it                                               
 ``evaluation`` seeded metrics (membership-inference attackers), counterfactual draws       the run seed
 ``generator``  a task's helper model (cf_continuous's adversarial VAE)                     the run seed
 ``method``     the ``random_state`` of the method a cell runs (predictor, recommender)     the run seed
-``unlearner``  the ``random_state`` of an unlearner                                        first ``randint(0, 2**31-1)``
-                                                                                           of ``torch.Generator()
-                                                                                           .manual_seed(run seed)``
+``unlearner``  the ``random_state`` of an unlearner (and of the reference unlearner)       the run seed
 any other      new purposes                                                                ``SeedSequence(run seed,
                                                                                            spawn_key=(crc32(name),))``
 =============  ==========================================================================  =========================
@@ -24,17 +22,14 @@ any other      new purposes                                                     
 Why the first rows are not independent SeedSequence children: **the streams keep the values the
 committed tables were made with.** Before this rule existed the tasks passed the run seed itself to
 the split, the deletion, the learners and the metrics, and an unlearner built without a
-``random_state`` drew its seed as the first ``torch.randint(0, 2**31-1)`` of torch's global generator
-right after ``torch.manual_seed(run seed)`` — which is the same number as the first draw of a private
-``torch.Generator().manual_seed(run seed)``. Each legacy stream returns exactly that integer, so the
-stored numbers are reproduced, while no code reads or depends on global RNG state any more. One
-exception: an unlearner that drew twice from the global generator (cfdebias: its VAE in ``prepare``,
-then ``unlearn``) used the first and the second draw; handed one ``random_state`` it cannot recover the
-second, so its numbers move unless it derives its k-th private generator from the k-th draw of
-``torch.Generator().manual_seed(random_state)`` and its stream is the run seed itself. The legacy
-streams are not statistically independent of each other (several are the same integer); they feed
-different algorithms (a permutation, a Gaussian draw, a network initialisation), as they always did.
-Streams added from now on are SeedSequence children, independent of each other and of the run seed's
+``random_state`` drew its seeds from torch's global generator right after ``torch.manual_seed(run
+seed)``: the first draw, and for cfdebias (a VAE in ``prepare``, then ``unlearn``) the first and the
+second. Unlearners now get the run seed and take their k-th random phase from the k-th draw of a
+private ``torch.Generator().manual_seed(random_state)``
+(:func:`fairbench.methods._random.torch_generator`): the same integers, with no global state read.
+The legacy streams are not statistically independent of each other (several are the same integer);
+they feed different algorithms (a permutation, a Gaussian draw, a network initialisation), as they
+always did. Streams added from now on are SeedSequence children, independent of each other and of the run seed's
 other uses.
 
 ``held`` names streams that stay at seed 0 for every repeat of a cell (an unlearning cell's
@@ -56,18 +51,8 @@ import numpy as np
 if TYPE_CHECKING:  # torch is only needed by the caller that asks for a torch generator
     import torch
 
-RUN_SEED_STREAMS = ("split", "init", "deletion", "evaluation", "generator", "method")
-TORCH_DRAW_STREAMS = ("unlearner",)
+RUN_SEED_STREAMS = ("split", "init", "deletion", "evaluation", "generator", "method", "unlearner")
 MAX_SEED = 2**31 - 1
-
-
-def first_torch_draw(seed: int) -> int:
-    """``torch.randint(0, 2**31-1)`` from a generator seeded with ``seed``: the seed an unlearner used
-    to draw from torch's (then freshly seeded) global generator."""
-    import torch
-
-    generator = torch.Generator().manual_seed(int(seed))
-    return int(torch.randint(0, MAX_SEED, (1,), generator=generator).item())
 
 
 @dataclass(frozen=True)
@@ -81,8 +66,6 @@ class SeedStreams:
         base = 0 if stream in self.held else int(self.run_seed)
         if stream in RUN_SEED_STREAMS:
             return base
-        if stream in TORCH_DRAW_STREAMS:
-            return first_torch_draw(base)
         sequence = np.random.SeedSequence(base, spawn_key=(zlib.crc32(stream.encode()),))
         return int(sequence.generate_state(1, dtype=np.uint32)[0] & MAX_SEED)
 

@@ -5,14 +5,18 @@
 - :mod:`.unlearning` — unlearners, all sharing ``unlearn(model, forget, retain) -> model``;
 - :mod:`.recsys` — recommenders (matrix factorisation and the debiasing estimators of ultd).
 
+The contract of each role (scikit-learn style parameters, ``fit(X, y, s)``, randomness only through
+``random_state``) is written in :mod:`.base`; ``docs/contributing-methods.md`` walks through adding one.
+
 A method that is not implemented is simply not registered; tables render its cells as not run.
 """
 
-from .base import GroupAwarePredictor, Learner, MethodEntry, Preprocessor, Unlearner
+from .base import CounterfactualModel, GroupAwarePredictor, Learner, Method, MethodEntry, Preprocessor, Unlearner
 from .registry import METHODS, register_method
 
 from ..core.plugins import import_submodules
 
 import_submodules(__name__, __path__)
 
-__all__ = ["METHODS", "GroupAwarePredictor", "Learner", "MethodEntry", "Preprocessor", "Unlearner", "register_method"]
+__all__ = ["METHODS", "CounterfactualModel", "GroupAwarePredictor", "Learner", "Method", "MethodEntry", "Preprocessor",
+           "Unlearner", "register_method"]

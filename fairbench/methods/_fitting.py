@@ -1,8 +1,8 @@
-"""Fitting a learner on a Split, passing the extras its ``fit`` declares, and cloning for refits.
+"""Fitting a learner on a Split, and cloning it for refits.
 
-Learners follow ``fit(X, y)``; those that need more of a row than (X, y) at training time declare it
-as keyword arguments in the scikit-learn way (``sample_weight``-style): ``s`` (the sensitive
-attribute, e.g. a fairness penalty) and ``index`` (row ids, e.g. SISA's shard assignment).
+Learners follow ``fit(X, y, s=None)`` (:mod:`.base`); one that identifies rows (SISA's shard
+assignment) also declares ``index``, the split's row ids, in the scikit-learn way of optional fit
+arguments (``sample_weight``-style).
 """
 
 from __future__ import annotations
@@ -10,20 +10,19 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
+from sklearn.base import clone as sklearn_clone
+
 from ..core.errors import FairbenchError
 from ..datasets.base import Split
 
-EXTRAS = ("s", "index")
-
 
 def fit_on(model: Any, split: Split) -> Any:
-    accepted = inspect.signature(model.fit).parameters
-    extras = {name: getattr(split, name) for name in EXTRAS if name in accepted}
-    return model.fit(split.X, split.y, **extras)  # a learner that needs an extra the split lacks says so
+    extras = {"index": split.index} if "index" in inspect.signature(model.fit).parameters else {}
+    return model.fit(split.X, split.y, split.s, **extras)  # a learner that needs a part the split lacks says so
 
 
 def clone(model: Any) -> Any:
     """An unfitted copy with the same parameters (hence the same seeded randomness, e.g. noise b)."""
     if not hasattr(model, "get_params"):
         raise FairbenchError(f"{type(model).__name__} cannot be refitted: it has no get_params()")
-    return type(model)(**model.get_params())
+    return sklearn_clone(model)

@@ -26,6 +26,9 @@ from torch import nn
 from torch.nn import functional as F
 
 from ...core.errors import FairbenchError
+from .._random import seed_from, torch_seeded
+from .._threads import limited_threads
+from ..base import CounterfactualModel
 
 
 @dataclass(frozen=True)
@@ -86,21 +89,27 @@ def _tensor(values: np.ndarray, columns: int | None = None) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(array.reshape(len(array), -1) if columns is None else array))
 
 
-class AdversarialVAE:
-    """Fit on ``(X, a, y)``; ``counterfactual(X, a, y, a_new)`` decodes every row under each new value."""
+class AdversarialVAE(CounterfactualModel):
+    """Fit on ``(X, y, a)``; ``counterfactual(X, y, a, a_new)`` decodes every row under each new value."""
 
     def __init__(self, settings: VAESettings | dict | None = None, random_state: int = 0):
-        self.settings = settings if isinstance(settings, VAESettings) else VAESettings.from_dict(settings)
-        self.random_state = random_state
+        self._store(locals())
 
-    def fit(self, X: np.ndarray, a: np.ndarray, y: np.ndarray) -> "AdversarialVAE":
+    def _check_params(self) -> None:
+        self._settings()
+
+    def _settings(self) -> VAESettings:
+        return self.settings if isinstance(self.settings, VAESettings) else VAESettings.from_dict(self.settings)
+
+    @limited_threads()
+    def fit(self, X: np.ndarray, y: np.ndarray, a: np.ndarray) -> "AdversarialVAE":
         start = time.perf_counter()
-        cfg = self.settings
+        cfg = self._settings()
         x, a_t, y_t = _tensor(X), _tensor(a), _tensor(y)
         self.bounded_ = bool(x.min() >= 0 and x.max() <= 1)
-        generator = torch.Generator().manual_seed(self.random_state)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(self.random_state)
+        seed = seed_from(self.random_state)  # initialisation, minibatch order and sampling
+        generator = torch.Generator().manual_seed(seed)
+        with torch_seeded(seed):
             self.net_ = _Networks(x.shape[1], a_t.shape[1], cfg.latent, self.bounded_)
             adversary = nn.Sequential(nn.Linear(cfg.latent, 32), nn.Tanh(), nn.Linear(32, 16), nn.ReLU(),
                                       nn.Linear(16, a_t.shape[1]))
@@ -131,18 +140,18 @@ class AdversarialVAE:
         self.fit_seconds_ = time.perf_counter() - start
         return self
 
-    def _latent(self, X, a, y) -> torch.Tensor:
+    def _latent(self, X, y, a) -> torch.Tensor:
         with torch.no_grad():
             return self.net_.encode(_tensor(X), _tensor(a), _tensor(y))[0]
 
-    def reconstruct(self, X: np.ndarray, a: np.ndarray, y: np.ndarray) -> np.ndarray:
+    def reconstruct(self, X: np.ndarray, y: np.ndarray, a: np.ndarray) -> np.ndarray:
         """``dec(μ(x, a, y), a)``: the factual row as the model sees it."""
         with torch.no_grad():
-            return self.net_.decode(self._latent(X, a, y), _tensor(a))[0].numpy().astype(np.float64)
+            return self.net_.decode(self._latent(X, y, a), _tensor(a))[0].numpy().astype(np.float64)
 
-    def counterfactual(self, X: np.ndarray, a: np.ndarray, y: np.ndarray, a_new: np.ndarray) -> np.ndarray:
+    def counterfactual(self, X: np.ndarray, y: np.ndarray, a: np.ndarray, a_new: np.ndarray) -> np.ndarray:
         """Rows ``dec(μ_i, a'_r)`` stacked as ``r * n + i`` for the R values ``a_new`` (R × m)."""
-        z = self._latent(X, a, y)
+        z = self._latent(X, y, a)
         a_new = _tensor(a_new)
         n, R = z.shape[0], a_new.shape[0]
         with torch.no_grad():

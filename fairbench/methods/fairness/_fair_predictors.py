@@ -15,15 +15,17 @@ from typing import Any
 import numpy as np
 
 from ...core.errors import FairbenchError
+from .._checks import check_choice
+from ..base import GroupAwarePredictor, Preprocessor
 from .ftu import Unaware
 from .ml import FullModel
 
 
-class AveragedModel:
+class AveragedModel(GroupAwarePredictor):
     """``f(x) = Σ_g P̂(g)·σ(θ_g + βᵀx)``, fitted as the full model, then averaged over training groups."""
 
-    def fit(self, X: np.ndarray, s: np.ndarray, y: np.ndarray) -> "AveragedModel":
-        self.model_ = FullModel().fit(X, s, y)
+    def fit(self, X: np.ndarray, y: np.ndarray, s: np.ndarray) -> "AveragedModel":
+        self.model_ = FullModel().fit(X, y, s)
         self.groups_ = self.model_.groups_
         self.weights_ = np.array([np.mean(s == g) for g in self.groups_])
         return self
@@ -36,54 +38,58 @@ class AveragedModel:
 
 
 PREDICTORS = {"f1": AveragedModel, "f2": Unaware}
+# The MLP regressor's settings (the continuous tables); None: the MLP's own default.
+MLP_SETTINGS = ("epochs", "batch_size", "lr", "random_state")
 
 
-def make_predictor(name: str, **learner: Any) -> Any:
-    """``f1`` (averaged full model, FLAP-1 / AML), ``f2`` (unaware model, FLAP-2) or ``mlp``.
+def check_predictor(name: str, **mlp: Any) -> None:
+    check_choice("predictor", name, [*PREDICTORS, "mlp"])
+    given = sorted(k for k, v in mlp.items() if v is not None and k != "random_state")
+    if name != "mlp" and given:
+        raise FairbenchError(f"predictor '{name}' takes no settings, got {', '.join(given)}")
 
-    ``mlp`` is the unaware MLP regressor of the continuous tables; ``learner`` holds its settings
-    (epochs, batch size, ...). The logistic predictor classes take none.
-    """
+
+def make_predictor(name: str, **mlp: Any) -> Any:
+    """``f1`` (averaged full model, FLAP-1 / AML), ``f2`` (unaware model, FLAP-2) or ``mlp``, the unaware
+    MLP regressor of the continuous tables with the settings in ``mlp`` (None: the MLP's default)."""
+    check_predictor(name, **mlp)
     if name == "mlp":
         from ..learners.mlp import MLPRegressor  # torch only where it is needed
 
-        return MLPRegressor(use_sensitive=False, **learner)
-    if name not in PREDICTORS:
-        raise FairbenchError(f"unknown predictor class '{name}'; known: {', '.join(PREDICTORS)}, mlp")
-    if learner:
-        raise FairbenchError(f"predictor '{name}' takes no settings, got {', '.join(sorted(learner))}")
+        return MLPRegressor(use_sensitive=False, **{k: v for k, v in mlp.items() if v is not None})
     return PREDICTORS[name]()
 
 
-class PreprocessedPredictor:
+class PreprocessedPredictor(GroupAwarePredictor):
     """``f(s, a) = h(s, T(a, s))``: fit ``T`` on the training features, then ``h`` on ``T(a, s)``.
 
-    ``preprocess`` and ``predict_processed`` expose the halves: the paper's EO fairness for
+    Subclasses (OB, SOB, FLAP) build the halves from their parameters in ``build_preprocessor()`` and
+    ``build_predictor()``. ``preprocess`` and ``predict_processed`` expose them: the paper's EO fairness for
     pre-processing methods holds the processed features fixed and switches only ``h``'s group
     input (ob.md §6.7, mode "predictor-only").
     """
 
-    def __init__(self, preprocessor: Any, predictor: Any):
-        self.preprocessor = preprocessor
-        self.predictor = predictor
+    def build_preprocessor(self) -> Preprocessor:
+        raise NotImplementedError
 
-    def fit(self, X: np.ndarray, s: np.ndarray, y: np.ndarray) -> "PreprocessedPredictor":
-        if hasattr(self.preprocessor, "fit_transform"):
-            processed = self.preprocessor.fit_transform(X, s)
-        else:
-            processed = self.preprocessor.fit(X, s).transform(X, s)
-        self.predictor.fit(processed, s, y)
+    def build_predictor(self) -> Any:
+        raise NotImplementedError
+
+    def fit(self, X: np.ndarray, y: np.ndarray, s: np.ndarray) -> "PreprocessedPredictor":
+        self._check_params()
+        self.preprocessor_, self.predictor_ = self.build_preprocessor(), self.build_predictor()
+        self.predictor_.fit(self.preprocessor_.fit_transform(X, y, s), y, s)
         return self
 
     def preprocess(self, X: np.ndarray, s: np.ndarray) -> np.ndarray:
-        return self.preprocessor.transform(X, s)
+        return self.preprocessor_.transform(X, s)
 
     def predict_processed(self, X_processed: np.ndarray, s: np.ndarray) -> np.ndarray:
-        return self.predictor.predict_proba(X_processed, s)
+        return self.predictor_.predict_proba(X_processed, s)
 
     def predict_proba(self, X: np.ndarray, s: np.ndarray) -> np.ndarray:
         return self.predict_processed(self.preprocess(X, s), s)
 
     def predict(self, X: np.ndarray, s: np.ndarray) -> np.ndarray:
         """Regression output of a regressor ``h`` (the continuous tables)."""
-        return self.predictor.predict(self.preprocess(X, s), s)
+        return self.predictor_.predict(self.preprocess(X, s), s)

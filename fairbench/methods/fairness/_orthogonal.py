@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._checks import check_choice
 from ...core.errors import FairbenchError
 
 ENCODINGS = ("numeric", "onehot")
@@ -23,10 +24,8 @@ TRANSFORMS = ("transductive", "inductive")
 
 
 def check_options(transform: str, encoding: str) -> None:
-    if transform not in TRANSFORMS:
-        raise FairbenchError(f"unknown transform '{transform}'; known: {', '.join(TRANSFORMS)}")
-    if encoding not in ENCODINGS:
-        raise FairbenchError(f"unknown encoding '{encoding}'; known: {', '.join(ENCODINGS)}")
+    check_choice("transform", transform, TRANSFORMS)
+    check_choice("encoding", encoding, ENCODINGS)
 
 
 def sensitive_design(s: np.ndarray, encoding: str, groups: np.ndarray | None) -> np.ndarray:

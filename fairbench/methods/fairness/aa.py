@@ -11,13 +11,13 @@ import numpy as np
 
 from ...core.groupmaps import GroupMeans
 from ._fair_predictors import AveragedModel
-from ..base import MethodEntry
+from ..base import GroupAwarePredictor, MethodEntry
 from ..registry import register_method
 
 
-class AffirmativeAction:
-    def fit(self, X: np.ndarray, s: np.ndarray, y: np.ndarray) -> "AffirmativeAction":
-        self.eo_ = AveragedModel().fit(X, s, y)
+class AffirmativeAction(GroupAwarePredictor):
+    def fit(self, X: np.ndarray, y: np.ndarray, s: np.ndarray) -> "AffirmativeAction":
+        self.eo_ = AveragedModel().fit(X, y, s)
         self.means_ = GroupMeans().fit(X, s)
         return self
 

@@ -12,16 +12,16 @@ import numpy as np
 
 from ...core.groupmaps import GroupMeans
 from .ftu import Unaware
-from ..base import MethodEntry
+from ..base import GroupAwarePredictor, MethodEntry
 from ..registry import register_method
 
 
-class FairLearningResidual:
+class FairLearningResidual(GroupAwarePredictor):
     """Logistic regression on ``a − Ê[A | S=s]`` (training group means)."""
 
-    def fit(self, X: np.ndarray, s: np.ndarray, y: np.ndarray) -> "FairLearningResidual":
+    def fit(self, X: np.ndarray, y: np.ndarray, s: np.ndarray) -> "FairLearningResidual":
         self.means_ = GroupMeans().fit(X, s)
-        self.model_ = Unaware().fit(X - self.means_.of(s), s, y)
+        self.model_ = Unaware().fit(X - self.means_.of(s), y, s)
         return self
 
     def predict_proba(self, X: np.ndarray, s: np.ndarray) -> np.ndarray:

@@ -14,17 +14,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...core.errors import FairbenchError
 from ...core.groupmaps import GroupMeans, GroupQuantileMap
-from ._fair_predictors import PreprocessedPredictor, make_predictor
-from ..base import MethodEntry
+from ._fair_predictors import PreprocessedPredictor, check_predictor, make_predictor
+from .._checks import check_choice
+from ..base import MethodEntry, Preprocessor
 from ..registry import register_method
 
 
-class FlapOrthogonal:
+class FlapOrthogonal(Preprocessor):
     """``a − Ê[A | S=s] + Ê[A]``: every group gets the training mean (equal group means on train)."""
 
-    def fit(self, X: np.ndarray, s: np.ndarray) -> "FlapOrthogonal":
+    def fit(self, X: np.ndarray, y: np.ndarray | None, s: np.ndarray) -> "FlapOrthogonal":
         self.means_ = GroupMeans().fit(X, s)
         return self
 
@@ -32,10 +32,10 @@ class FlapOrthogonal:
         return X - self.means_.of(s) + self.means_.weights_ @ self.means_.means_
 
 
-class FlapMarginal:
+class FlapMarginal(Preprocessor):
     """Frequency-weighted average of the marginal quantile maps of a row into every group."""
 
-    def fit(self, X: np.ndarray, s: np.ndarray) -> "FlapMarginal":
+    def fit(self, X: np.ndarray, y: np.ndarray | None, s: np.ndarray) -> "FlapMarginal":
         self.map_ = GroupQuantileMap().fit(X, s)
         return self
 
@@ -47,21 +47,31 @@ class FlapMarginal:
 MAPPINGS = {"orthogonal": FlapOrthogonal, "marginal": FlapMarginal}
 
 
-def make_flap(mapping: str = "orthogonal", predictor: str = "f1") -> PreprocessedPredictor:
-    if mapping not in MAPPINGS:
-        raise FairbenchError(f"unknown FLAP mapping '{mapping}'; known: {', '.join(MAPPINGS)}")
-    return PreprocessedPredictor(MAPPINGS[mapping](), make_predictor(predictor))
+class Flap(PreprocessedPredictor):
+    """A FLAP mapping followed by predictor class ``f1`` or ``f2``."""
+
+    def __init__(self, mapping: str = "orthogonal", predictor: str = "f1"):
+        self._store(locals())
+
+    def _check_params(self) -> None:
+        check_choice("mapping", self.mapping, MAPPINGS)
+        check_predictor(self.predictor)
+
+    def build_preprocessor(self) -> Preprocessor:
+        return MAPPINGS[self.mapping]()
+
+    def build_predictor(self):
+        return make_predictor(self.predictor)
 
 
 register_method(
     MethodEntry(
         name="flap",
         kind="predictor",
-        factory=make_flap,
+        factory=Flap,
         task="cf_discrete",
         version="1",
         description="FLAP pre-processing (orthogonal or marginal mapping) + predictor f1 (averaged ML) or f2 (FTU)",
         papers=("ob",),
-        defaults={"mapping": "orthogonal", "predictor": "f1"},
     )
 )

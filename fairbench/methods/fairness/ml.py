@@ -5,17 +5,17 @@ from __future__ import annotations
 import numpy as np
 
 from ..learners._design import with_group_indicators
-from ..base import MethodEntry
+from ..base import GroupAwarePredictor, MethodEntry
 from ..learners.logistic import LogisticRegression
 from ..registry import register_method
 
 
-class FullModel:
+class FullModel(GroupAwarePredictor):
     """Group-aware logistic regression using the sensitive attribute as an input."""
 
-    def fit(self, X: np.ndarray, s: np.ndarray, y: np.ndarray) -> "FullModel":
+    def fit(self, X: np.ndarray, y: np.ndarray, s: np.ndarray) -> "FullModel":
         self.groups_ = np.unique(s)
-        self.model_ = LogisticRegression().fit(with_group_indicators(X, s, self.groups_), y)
+        self.model_ = LogisticRegression(fit_intercept=False).fit(with_group_indicators(X, s, self.groups_), y)
         return self
 
     def predict_proba(self, X: np.ndarray, s: np.ndarray) -> np.ndarray:

@@ -25,22 +25,22 @@ from typing import Any
 
 import numpy as np
 
-from ._fair_predictors import PreprocessedPredictor, make_predictor
+from ._fair_predictors import MLP_SETTINGS, PreprocessedPredictor, check_predictor, make_predictor
 from ._orthogonal import check_options, check_rank, sensitive_design
-from ..base import MethodEntry
+from ..base import MethodEntry, Preprocessor
 from ..registry import register_method
 
 
-class OrthogonalToBias:
-    """OB pre-processing, ``fit(X, s)`` / ``transform(X, s)``; ``s`` discrete codes or continuous (n, m)."""
+class OrthogonalToBias(Preprocessor):
+    """OB pre-processing, ``fit(X, y, s)`` / ``transform(X, s)``; ``s`` discrete codes or continuous (n, m);
+    ``mode`` is the ``transform`` option above."""
 
-    def __init__(self, k: int | None = None, transform: str = "transductive", encoding: str = "numeric",
+    def __init__(self, k: int | None = None, mode: str = "transductive", encoding: str = "numeric",
                  center: bool = False):
-        check_options(transform, encoding)
-        self.k = k
-        self.mode = transform
-        self.encoding = encoding
-        self.center = center
+        self._store(locals())
+
+    def _check_params(self) -> None:
+        check_options(self.mode, self.encoding)
 
     def _fit(self, X: np.ndarray, s: np.ndarray) -> dict[str, np.ndarray]:
         X = np.asarray(X, dtype=np.float64)
@@ -54,7 +54,8 @@ class OrthogonalToBias:
         coef = np.linalg.lstsq(A, scores, rcond=None)[0]
         return {"offset": offset, "basis": basis, "coef": coef}
 
-    def fit(self, X: np.ndarray, s: np.ndarray) -> "OrthogonalToBias":
+    def fit(self, X: np.ndarray, y: np.ndarray | None, s: np.ndarray) -> "OrthogonalToBias":
+        self._check_params()
         self.groups_ = np.unique(s) if np.asarray(s).ndim == 1 else None
         self.fitted_ = self._fit(X, s)
         return self
@@ -62,30 +63,46 @@ class OrthogonalToBias:
     def transform(self, X: np.ndarray, s: np.ndarray) -> np.ndarray:
         return self._apply(X, s, self.fitted_ if self.mode == "inductive" else self._fit(X, s))
 
-    def fit_transform(self, X: np.ndarray, s: np.ndarray) -> np.ndarray:
-        """``fit(X, s).transform(X, s)`` with one SVD: both modes give the training fit on its own rows."""
-        return self._apply(X, s, self.fit(X, s).fitted_)
+    def fit_transform(self, X: np.ndarray, y: np.ndarray | None, s: np.ndarray) -> np.ndarray:
+        """``fit(X, y, s).transform(X, s)`` with one SVD: both modes give the training fit on its own rows."""
+        return self._apply(X, s, self.fit(X, y, s).fitted_)
 
     def _apply(self, X: np.ndarray, s: np.ndarray, f: dict[str, np.ndarray]) -> np.ndarray:
         A = sensitive_design(s, self.encoding, self.groups_)
         return ((np.asarray(X, dtype=np.float64) - f["offset"]) @ f["basis"] - A @ f["coef"]) @ f["basis"].T
 
 
-def make_ob(k: int | None = None, predictor: str = "mlp", transform: str = "transductive",
-            encoding: str = "numeric", center: bool = False, **learner: Any) -> PreprocessedPredictor:
-    """OB followed by ``predictor``: ``f1`` / ``f2`` (discrete tables) or ``mlp`` (continuous, ``learner`` params)."""
-    return PreprocessedPredictor(OrthogonalToBias(k, transform, encoding, center), make_predictor(predictor, **learner))
+class OB(PreprocessedPredictor):
+    """OB followed by ``predictor``: ``f1`` / ``f2`` (discrete tables) or ``mlp`` (continuous; ``epochs``,
+    ``batch_size``, ``lr`` are the MLP's, None its default; ``random_state`` seeds the MLP)."""
+
+    def __init__(self, k: int | None = None, predictor: str = "mlp", transform: str = "transductive",
+                 encoding: str = "numeric", center: bool = False, epochs: int | None = None,
+                 batch_size: int | None = None, lr: float | None = None, random_state: int = 0):
+        self._store(locals())
+
+    def _check_params(self) -> None:
+        check_options(self.transform, self.encoding)
+        check_predictor(self.predictor, **self._mlp_settings())
+
+    def _mlp_settings(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in MLP_SETTINGS}
+
+    def build_preprocessor(self) -> OrthogonalToBias:
+        return OrthogonalToBias(self.k, self.transform, self.encoding, self.center)
+
+    def build_predictor(self) -> Any:
+        return make_predictor(self.predictor, **self._mlp_settings())
 
 
 register_method(
     MethodEntry(
         name="ob",
         kind="predictor",
-        factory=make_ob,
+        factory=OB,
         task="cf_continuous",
         version="1",
         description="OB pre-processing (rank-k SVD, scores orthogonal to A) + f1 / f2 logistic or the MLP regressor",
         papers=("ob",),
-        defaults={"k": None, "predictor": "mlp", "transform": "transductive", "encoding": "numeric"},
     )
 )

@@ -27,9 +27,10 @@ from typing import Any
 import numpy as np
 
 from ...core.errors import FairbenchError
-from ._fair_predictors import PreprocessedPredictor, make_predictor
+from ._fair_predictors import MLP_SETTINGS, PreprocessedPredictor, check_predictor, make_predictor
 from ._orthogonal import Projector, check_options, check_rank, sensitive_design
-from ..base import MethodEntry
+from .._random import seed_from
+from ..base import MethodEntry, Preprocessor
 from ..registry import register_method
 
 
@@ -108,18 +109,23 @@ def sparse_orthogonal_decomposition(
     return {"scores": S, "loadings": U, "d": d, "coef": B, "norms": norms, "iterations": iterations}
 
 
-class SparseOrthogonalToBias:
-    """SOB pre-processing, ``fit(X, s)`` / ``transform(X, s)``."""
+def check_sob_options(t: float | None, tol: float, max_iter: int, transform: str, encoding: str) -> None:
+    check_options(transform, encoding)
+    if t is not None and t < 1:
+        raise FairbenchError(f"SOB's L1 bound t must be >= 1 (a unit vector has ||u||_1 >= 1), got {t}")
+    if tol <= 0 or max_iter < 1:
+        raise FairbenchError(f"SOB needs tol > 0 and max_iter >= 1, got tol={tol}, max_iter={max_iter}")
+
+
+class SparseOrthogonalToBias(Preprocessor):
+    """SOB pre-processing, ``fit(X, y, s)`` / ``transform(X, s)``; ``mode`` is the ``transform`` option above."""
 
     def __init__(self, k: int | None = None, t: float | None = None, tol: float = 1e-4, max_iter: int = 2000,
-                 transform: str = "transductive", encoding: str = "numeric", random_state: int = 0):
-        check_options(transform, encoding)
-        if t is not None and t < 1:
-            raise FairbenchError(f"SOB's L1 bound t must be >= 1 (a unit vector has ||u||_1 >= 1), got {t}")
-        if tol <= 0 or max_iter < 1:
-            raise FairbenchError(f"SOB needs tol > 0 and max_iter >= 1, got tol={tol}, max_iter={max_iter}")
-        self.k, self.t, self.tol, self.max_iter = k, t, tol, max_iter
-        self.mode, self.encoding, self.random_state = transform, encoding, random_state
+                 mode: str = "transductive", encoding: str = "numeric", random_state: int = 0):
+        self._store(locals())
+
+    def _check_params(self) -> None:
+        check_sob_options(self.t, self.tol, self.max_iter, self.mode, self.encoding)
 
     def _decompose(self, X: np.ndarray, s: np.ndarray) -> dict[str, Any]:
         X = np.asarray(X, dtype=np.float64)
@@ -127,10 +133,11 @@ class SparseOrthogonalToBias:
         # the default √p/2 is below the feasible minimum 1 when p < 4
         t = max(np.sqrt(X.shape[1]) / 2, 1.0) if self.t is None else float(self.t)
         A = sensitive_design(s, self.encoding, self.groups_)
-        rng = np.random.default_rng(self.random_state)
+        rng = np.random.default_rng(seed_from(self.random_state))
         return {"t": t, **sparse_orthogonal_decomposition(X, A, k, t, self.tol, self.max_iter, rng)}
 
-    def fit(self, X: np.ndarray, s: np.ndarray) -> "SparseOrthogonalToBias":
+    def fit(self, X: np.ndarray, y: np.ndarray | None, s: np.ndarray) -> "SparseOrthogonalToBias":
+        self._check_params()
         self.groups_ = np.unique(s) if np.asarray(s).ndim == 1 else None
         self.fitted_ = self._decompose(X, s)
         return self
@@ -141,9 +148,9 @@ class SparseOrthogonalToBias:
             return (f["scores"] * f["d"]) @ f["loadings"].T
         return self._inductive(X, s)
 
-    def fit_transform(self, X: np.ndarray, s: np.ndarray) -> np.ndarray:
-        """``fit(X, s).transform(X, s)``, reusing the decomposition in the transductive mode."""
-        f = self.fit(X, s).fitted_
+    def fit_transform(self, X: np.ndarray, y: np.ndarray | None, s: np.ndarray) -> np.ndarray:
+        """``fit(X, y, s).transform(X, s)``, reusing the decomposition in the transductive mode."""
+        f = self.fit(X, y, s).fitted_
         return (f["scores"] * f["d"]) @ f["loadings"].T if self.mode == "transductive" else self._inductive(X, s)
 
     def _inductive(self, X: np.ndarray, s: np.ndarray) -> np.ndarray:
@@ -153,25 +160,40 @@ class SparseOrthogonalToBias:
         return (scores * f["d"]) @ f["loadings"].T
 
 
-def make_sob(k: int | None = None, t: float | None = None, tol: float = 1e-4, max_iter: int = 2000,
-             predictor: str = "mlp", transform: str = "transductive", encoding: str = "numeric",
-             random_state: int = 0, **learner: Any) -> PreprocessedPredictor:
-    """SOB followed by ``predictor``: ``f1`` / ``f2`` (discrete tables) or ``mlp`` (continuous, ``learner`` params)."""
-    sob = SparseOrthogonalToBias(k, t, tol, max_iter, transform, encoding, random_state)
-    if predictor == "mlp":
-        learner.setdefault("random_state", random_state)
-    return PreprocessedPredictor(sob, make_predictor(predictor, **learner))
+class SOB(PreprocessedPredictor):
+    """SOB followed by ``predictor``: ``f1`` / ``f2`` (discrete tables) or ``mlp`` (continuous; ``epochs``,
+    ``batch_size``, ``lr`` are the MLP's, None its default). ``random_state`` seeds SOB's initial
+    loadings and the MLP."""
+
+    def __init__(self, k: int | None = None, t: float | None = None, tol: float = 1e-4, max_iter: int = 2000,
+                 predictor: str = "mlp", transform: str = "transductive", encoding: str = "numeric",
+                 random_state: int = 0, epochs: int | None = None, batch_size: int | None = None,
+                 lr: float | None = None):
+        self._store(locals())
+
+    def _check_params(self) -> None:
+        check_sob_options(self.t, self.tol, self.max_iter, self.transform, self.encoding)
+        check_predictor(self.predictor, **self._mlp_settings())
+
+    def _mlp_settings(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in MLP_SETTINGS}
+
+    def build_preprocessor(self) -> SparseOrthogonalToBias:
+        return SparseOrthogonalToBias(self.k, self.t, self.tol, self.max_iter, self.transform, self.encoding,
+                                      self.random_state)
+
+    def build_predictor(self) -> Any:
+        return make_predictor(self.predictor, **self._mlp_settings())
 
 
 register_method(
     MethodEntry(
         name="sob",
         kind="predictor",
-        factory=make_sob,
+        factory=SOB,
         task="cf_continuous",
         version="1",
         description="SOB pre-processing (sparse loadings, ||u||_1 <= t, scores orthogonal to A) + f1 / f2 or the MLP",
         papers=("ob",),
-        defaults={"k": None, "t": None, "tol": 1e-4, "predictor": "mlp", "transform": "transductive"},
     )
 )

@@ -11,10 +11,8 @@ unlearners never look at the architecture.
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import functools
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 import numpy as np
 import torch
@@ -22,29 +20,10 @@ from torch import nn
 from torch.nn import functional as F
 
 from ...core.errors import FairbenchError
+from .._random import torch_seeded
+from .._threads import limited_threads
 
 EVAL_BATCH = 4096
-THREADS = 1
-
-
-@contextlib.contextmanager
-def few_threads(n: int = THREADS) -> Iterator[None]:
-    """Small networks on CPU: intra-op threads only add synchronisation (20x slower per step on a busy
-    2-core machine), and the runner parallelises over jobs. Restores the caller's setting."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(min(n, before))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
-def threads_limited(fn: Callable) -> Callable:
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        with few_threads():
-            return fn(*args, **kwargs)
-    return wrapper
 
 
 class BodyHead(nn.Module):
@@ -75,7 +54,7 @@ class TorchClassifier:
         out.network_ = network
         return out
 
-    @threads_limited
+    @limited_threads()
     def logits(self, X: Any) -> torch.Tensor:
         return predict_logits(self.network_, self.tensor(X))
 
@@ -116,13 +95,6 @@ def predict_logits(network: nn.Module, x: torch.Tensor, batch: int = EVAL_BATCH)
         out = torch.cat([network(x[i : i + batch]) for i in range(0, len(x), batch)]) if len(x) else network(x)
     network.train(was_training)
     return out
-
-
-def generator(random_state: int | None) -> torch.Generator:
-    """A private generator: seeded from ``random_state``, else from torch's global RNG (which the runner
-    seeds per job), so a method's draws never depend on what other code consumed."""
-    seed = int(torch.randint(0, 2**31 - 1, (1,)).item()) if random_state is None else int(random_state)
-    return torch.Generator().manual_seed(seed)
 
 
 def batches(n: int, batch_size: int, gen: torch.Generator, shuffle: bool = True) -> Iterator[torch.Tensor]:
@@ -167,18 +139,6 @@ def optimiser(params, name: str, lr: float, momentum: float = 0.9, weight_decay:
     raise FairbenchError(f"unknown optimiser '{name}'; known: {', '.join(OPTIMISERS)}")
 
 
-def check_positive(**values: float) -> None:
-    bad = [f"{k}={v}" for k, v in values.items() if not v > 0]
-    if bad:
-        raise FairbenchError(f"must be > 0: {', '.join(bad)}")
-
-
-def check_nonnegative(**values: float) -> None:
-    bad = [f"{k}={v}" for k, v in values.items() if not v >= 0]
-    if bad:
-        raise FairbenchError(f"must be >= 0: {', '.join(bad)}")
-
-
 def labels(y: Any) -> torch.Tensor:
     return torch.as_tensor(np.asarray(y), dtype=torch.long)
 
@@ -187,16 +147,11 @@ def reinitialised(network: nn.Module, seed: int) -> nn.Module:
     """A copy of the architecture with fresh weights (every submodule's ``reset_parameters``), drawn
     from ``seed`` without touching the global RNG: Bad Teacher's incompetent teacher."""
     fresh = copy.deepcopy(network)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    with torch_seeded(seed):
         for module in fresh.modules():
             if hasattr(module, "reset_parameters"):
                 module.reset_parameters()
     return fresh
-
-
-def seed_of(gen: torch.Generator) -> int:
-    return int(torch.randint(0, 2**31 - 1, (1,), generator=gen).item())
 
 
 def split_tensors(model: Any, split: Any) -> tuple[torch.Tensor, torch.Tensor]:

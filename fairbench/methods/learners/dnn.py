@@ -26,11 +26,11 @@ from torch import nn
 from torch.nn import functional as F
 
 from ...core.errors import FairbenchError
-from ._torch_classifier import (
-    BodyHead, TorchClassifier, batches, check_nonnegative, check_positive, descend, labels, optimiser,
-    threads_limited,
-)
-from ..base import MethodEntry
+from ._torch_classifier import BodyHead, TorchClassifier, batches, descend, labels, optimiser
+from .._checks import check_choice, check_nonnegative, check_positive
+from .._random import seed_from, torch_seeded
+from .._threads import limited_threads
+from ..base import Learner, MethodEntry
 from ..registry import register_method
 
 PENALTIES = ("none", "eo", "dp", "eopp")
@@ -60,40 +60,33 @@ def pair_penalty(margin: torch.Tensor, y: torch.Tensor, s: torch.Tensor, kind: s
     return (total / (n_a * n_b)) ** 2
 
 
-class DNNClassifier(TorchClassifier):
+class DNNClassifier(TorchClassifier, Learner):
     """``fit(X, y, s=None)`` / ``predict_proba(X)``; ``s`` is needed only with a fairness penalty."""
 
     def __init__(self, hidden: Sequence[int] = (64, 32), epochs: int = 20, batch_size: int = 256, lr: float = 1e-3,
                  weight_decay: float = 0.0, fairness_penalty: str = "none", fairness_weight: float = 0.0,
                  random_state: int = 0):
-        if fairness_penalty not in PENALTIES:
-            raise FairbenchError(f"unknown fairness penalty '{fairness_penalty}'; known: {', '.join(PENALTIES)}")
-        if not hidden or any(int(w) < 1 for w in hidden):
-            raise FairbenchError(f"hidden must list positive layer widths, got {hidden!r}")
-        check_positive(epochs=epochs, batch_size=batch_size, lr=lr)
-        check_nonnegative(weight_decay=weight_decay, fairness_weight=fairness_weight)
-        self.hidden = tuple(int(w) for w in hidden)
-        self.epochs, self.batch_size, self.lr = int(epochs), int(batch_size), float(lr)
-        self.weight_decay = float(weight_decay)
-        self.fairness_penalty, self.fairness_weight = fairness_penalty, float(fairness_weight)
-        self.random_state = int(random_state)
+        self._store(locals())
 
-    def get_params(self) -> dict:
-        return {k: getattr(self, k) for k in ("hidden", "epochs", "batch_size", "lr", "weight_decay",
-                                              "fairness_penalty", "fairness_weight", "random_state")}
+    def _check_params(self) -> None:
+        check_choice("fairness_penalty", self.fairness_penalty, PENALTIES)
+        if not self.hidden or any(int(w) < 1 for w in self.hidden):
+            raise FairbenchError(f"hidden must list positive layer widths, got {self.hidden!r}")
+        check_positive(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr)
+        check_nonnegative(weight_decay=self.weight_decay, fairness_weight=self.fairness_weight)
 
     @property
     def fair(self) -> bool:
-        return self.fairness_penalty != "none" and self.fairness_weight > 0
+        return self.fairness_penalty != "none" and float(self.fairness_weight) > 0
 
-    def build(self, n_in: int, n_classes: int) -> BodyHead:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(self.random_state)
-            body, width = relu_body(n_in, self.hidden)
+    def build(self, n_in: int, n_classes: int, seed: int) -> BodyHead:
+        with torch_seeded(seed):
+            body, width = relu_body(n_in, tuple(int(w) for w in self.hidden))
             return BodyHead(body, nn.Linear(width, n_classes))
 
-    @threads_limited
+    @limited_threads()
     def fit(self, X: np.ndarray, y: np.ndarray, s: np.ndarray | None = None) -> "DNNClassifier":
+        self._check_params()
         x, target = self.tensor(X), labels(y)
         if x.ndim != 2 or len(x) != len(target) or len(x) == 0:
             raise FairbenchError("the DNN needs a non-empty 2-D X with one label per row")
@@ -107,18 +100,19 @@ class DNNClassifier(TorchClassifier):
             if n_classes != 2:
                 raise FairbenchError("the pair fairness penalty is defined for binary labels")
             group = torch.as_tensor(np.asarray(s), dtype=torch.long)
-        gen = torch.Generator().manual_seed(self.random_state)
-        self.network_ = net = self.build(x.shape[1], n_classes)
-        opt = optimiser(net.parameters(), "adam", self.lr, weight_decay=self.weight_decay)
+        seed = seed_from(self.random_state)  # initialisation and minibatch order
+        gen = torch.Generator().manual_seed(seed)
+        self.network_ = net = self.build(x.shape[1], n_classes, seed)
+        opt = optimiser(net.parameters(), "adam", float(self.lr), weight_decay=float(self.weight_decay))
         net.train()
-        for _ in range(self.epochs):
-            for rows in batches(len(x), self.batch_size, gen):
+        for _ in range(int(self.epochs)):
+            for rows in batches(len(x), int(self.batch_size), gen):
                 logits = net(x[rows])
                 loss = F.cross_entropy(logits, target[rows])
                 if group is not None:
                     margin = logits[:, 1] - logits[:, 0]
-                    loss = loss + self.fairness_weight * pair_penalty(margin, target[rows], group[rows],
-                                                                       self.fairness_penalty)
+                    penalty = pair_penalty(margin, target[rows], group[rows], self.fairness_penalty)
+                    loss = loss + float(self.fairness_weight) * penalty
                 descend(opt, loss)
         net.eval()
         self.n_classes_ = n_classes
@@ -135,6 +129,5 @@ register_method(
         description="3-layer ReLU DNN classifier (d-64-32-K, Adam, CE); optional Oesterling/Berk pair fairness "
                     "penalty on the logit margin (cfdebias Ori/Retrain)",
         papers=("cfdebias",),
-        defaults={"hidden": [64, 32], "epochs": 20, "batch_size": 256, "lr": 1e-3},
     )
 )

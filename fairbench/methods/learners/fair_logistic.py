@@ -28,7 +28,9 @@ import numpy as np
 from scipy.special import expit, log_expit
 
 from ...core.errors import FairbenchError
-from ..base import MethodEntry
+from .._checks import check_choice
+from .._random import seed_from
+from ..base import Learner, MethodEntry
 from ..registry import register_method
 
 PENALTIES = ("eo", "dp", "eopp", "none")
@@ -104,7 +106,7 @@ def fairness_penalty(theta: np.ndarray, v: np.ndarray) -> tuple[float, np.ndarra
     return r * r, 2.0 * r * v, 2.0 * np.outer(v, v)
 
 
-class FairLogisticRegression:
+class FairLogisticRegression(Learner):
     """Logistic regression minimising ``F`` above by damped Newton steps to a tight optimum.
 
     ``penalty="none"`` (or ``gamma=0``) is the BCE model of the paper's baselines. The noise ``b`` is
@@ -124,36 +126,30 @@ class FairLogisticRegression:
         max_iter: int = 100,
         fit_intercept: bool = True,
     ):
-        if penalty not in PENALTIES:
-            raise FairbenchError(f"unknown fairness penalty '{penalty}'; known: {', '.join(PENALTIES)}")
-        try:  # YAML 1.1 reads 1e-5 (no dot) as a string; accept any number-like value
-            self.l2, self.gamma, self.sigma = float(l2), float(gamma), float(sigma)
-        except (TypeError, ValueError):
-            raise FairbenchError(f"l2, gamma and sigma must be numbers, got {l2!r}, {gamma!r}, {sigma!r}") from None
-        if min(self.l2, self.gamma, self.sigma) < 0:
-            raise FairbenchError("l2, gamma and sigma must be non-negative")
-        self.penalty = penalty
-        self.random_state = int(random_state)
-        self.tol = float(tol)
-        self.max_iter = int(max_iter)
-        self.fit_intercept = bool(fit_intercept)
+        self._store(locals())
 
-    def get_params(self) -> dict:
-        return {k: getattr(self, k) for k in
-                ("l2", "gamma", "penalty", "sigma", "random_state", "tol", "max_iter", "fit_intercept")}
+    def _check_params(self) -> None:
+        check_choice("penalty", self.penalty, PENALTIES)
+        try:  # YAML 1.1 reads 1e-5 (no dot) as a string; accept any number-like value
+            values = [float(self.l2), float(self.gamma), float(self.sigma)]
+        except (TypeError, ValueError):
+            raise FairbenchError(f"l2, gamma and sigma must be numbers, got {self.l2!r}, {self.gamma!r}, "
+                                 f"{self.sigma!r}") from None
+        if min(values) < 0:
+            raise FairbenchError("l2, gamma and sigma must be non-negative")
 
     @property
     def fair(self) -> bool:
-        return self.penalty != "none" and self.gamma > 0
+        return self.penalty != "none" and float(self.gamma) > 0
 
     def design(self, X: np.ndarray) -> np.ndarray:
         X = np.asarray(X, dtype=np.float64).reshape(len(X), -1)
         return np.column_stack([X, np.ones(len(X))]) if self.fit_intercept else X
 
     def _noise(self, d: int) -> np.ndarray:
-        if self.sigma == 0:
+        if float(self.sigma) == 0:
             return np.zeros(d)
-        return self.sigma * np.random.default_rng(self.random_state).standard_normal(d)
+        return float(self.sigma) * np.random.default_rng(seed_from(self.random_state)).standard_normal(d)
 
     def direction(self, Xd: np.ndarray, y: np.ndarray, s: np.ndarray | None) -> np.ndarray:
         """The penalty direction v of the rows (design matrix ``Xd``); zeros for a BCE model."""
@@ -166,21 +162,23 @@ class FairLogisticRegression:
     # The objective in unnormalised form n·F, on whatever rows are given (so n is their count).
     def _terms(self, Xd, y, v, b, theta, order: int):
         n = len(y)
+        l2, gamma = float(self.l2), float(self.gamma)
         z = Xd @ theta
         value = float(-np.sum(y * log_expit(z) + (1 - y) * log_expit(-z)) + b @ theta
-                      + 0.5 * n * self.l2 * theta @ theta)
+                      + 0.5 * n * l2 * theta @ theta)
         pen, pen_grad, pen_hess = fairness_penalty(theta, v)
-        value += n * self.gamma * pen
+        value += n * gamma * pen
         if order == 0:
             return value, None, None
         p = expit(z)
-        grad = Xd.T @ (p - y) + n * self.l2 * theta + n * self.gamma * pen_grad + b
+        grad = Xd.T @ (p - y) + n * l2 * theta + n * gamma * pen_grad + b
         if order == 1:
             return value, grad, None
-        hess = weighted_gram(Xd, p * (1 - p)) + n * (self.l2 * np.eye(len(theta)) + self.gamma * pen_hess)
+        hess = weighted_gram(Xd, p * (1 - p)) + n * (l2 * np.eye(len(theta)) + gamma * pen_hess)
         return value, grad, hess
 
     def fit(self, X: np.ndarray, y: np.ndarray, s: np.ndarray | None = None) -> "FairLogisticRegression":
+        self._check_params()
         Xd = self.design(X)
         y = _binary(y, "label y").astype(np.float64)
         n, d = Xd.shape
@@ -189,8 +187,8 @@ class FairLogisticRegression:
         theta = np.zeros(d)
         value, grad, hess = self._terms(Xd, y, v, b, theta, 2)
         iteration = 0
-        for iteration in range(1, self.max_iter + 1):
-            if np.linalg.norm(grad) <= self.tol * n:
+        for iteration in range(1, int(self.max_iter) + 1):
+            if np.linalg.norm(grad) <= float(self.tol) * n:
                 break
             step = np.linalg.solve(hess, grad)
             slope = float(grad @ step)
@@ -263,6 +261,5 @@ register_method(
         description="logistic regression + (λ/2)‖θ‖² + γ·Berk group-fairness penalty (O(n·d) group sums) "
                     "+ objective perturbation bᵀθ/n; Newton to a tight optimum",
         papers=("fairunlearn",),
-        defaults={"l2": 1e-4, "gamma": 0.0, "penalty": "eo", "sigma": 0.0},
     )
 )

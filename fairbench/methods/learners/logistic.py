@@ -12,22 +12,20 @@ import warnings
 import numpy as np
 from scipy.special import expit, log_expit
 
-from ..base import MethodEntry
+from ..base import Learner, MethodEntry
 from ..registry import register_method
 
 
-class LogisticRegression:
+class LogisticRegression(Learner):
     """Binary logistic regression, ``P(y=1|x) = σ(xᵀθ)``; ``fit_intercept`` appends a column of ones.
 
+    The group-aware predictors build their own design matrices and pass ``fit_intercept=False``.
     Minimises ``mean_i BCE(y_i, σ(x_iᵀθ)) + (l2/2)‖θ‖²`` by Newton's method with step halving;
     stops when ``‖∇‖_∞ < tol``. ``grad_norm_`` records the gradient norm reached.
     """
 
-    def __init__(self, l2: float = 0.0, tol: float = 1e-10, max_iter: int = 100, fit_intercept: bool = False):
-        self.fit_intercept = fit_intercept
-        self.l2 = l2
-        self.tol = tol
-        self.max_iter = max_iter
+    def __init__(self, l2: float = 0.0, tol: float = 1e-10, max_iter: int = 100, fit_intercept: bool = True):
+        self._store(locals())
 
     def _loss(self, X: np.ndarray, y: np.ndarray, theta: np.ndarray) -> float:
         z = X @ theta
@@ -37,7 +35,8 @@ class LogisticRegression:
         X = np.asarray(X, dtype=np.float64)
         return np.column_stack([X, np.ones(len(X))]) if self.fit_intercept else X
 
-    def fit(self, X: np.ndarray, y: np.ndarray) -> "LogisticRegression":
+    def fit(self, X: np.ndarray, y: np.ndarray, s: np.ndarray | None = None) -> "LogisticRegression":
+        del s  # a plain learner: the sensitive attribute is not an input
         X = self._design(X)
         y = np.asarray(y, dtype=np.float64)
         n, d = X.shape
@@ -81,6 +80,5 @@ register_method(
         task="train_base",
         version="1",
         description="logistic regression (Newton, tight optimum); unpenalised unless l2 is set",
-        defaults={"fit_intercept": True},
     )
 )

@@ -14,7 +14,9 @@ import torch
 from torch import nn
 
 from ...core.errors import FairbenchError
-from ..base import MethodEntry
+from .._random import seed_from, torch_seeded
+from .._threads import limited_threads
+from ..base import GroupAwarePredictor, MethodEntry
 from ..registry import register_method
 
 HIDDEN = (64, 32, 16)
@@ -22,8 +24,7 @@ HIDDEN = (64, 32, 16)
 
 def relu_network(n_in: int, seed: int, hidden: tuple[int, ...] = HIDDEN) -> nn.Sequential:
     """``n_in → hidden… → 1`` with ReLU between layers, initialised from ``seed`` (global RNG untouched)."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    with torch_seeded(seed):
         layers: list[nn.Module] = []
         for width in hidden:
             layers += [nn.Linear(n_in, width), nn.ReLU()]
@@ -45,28 +46,31 @@ def check_schedule(epochs: int, batch_size: int, lr: float) -> None:
         raise FairbenchError(f"need epochs >= 1, batch_size >= 1, lr > 0; got {epochs}, {batch_size}, {lr}")
 
 
-class MLPRegressor:
-    """Group-aware MLP regressor, ``fit(X, s, y)`` / ``predict(X, s)``; ``s`` is (n,) or (n, m)."""
+class MLPRegressor(GroupAwarePredictor):
+    """Group-aware MLP regressor, ``fit(X, y, s)`` / ``predict(X, s)``; ``s`` is (n,) or (n, m)."""
 
     def __init__(self, use_sensitive: bool = True, epochs: int = 2000, batch_size: int = 256, lr: float = 1e-4,
                  random_state: int = 0):
-        check_schedule(epochs, batch_size, lr)
-        self.use_sensitive = use_sensitive
-        self.epochs, self.batch_size, self.lr = int(epochs), int(batch_size), float(lr)
-        self.random_state = random_state
+        self._store(locals())
 
-    def fit(self, X: np.ndarray, s: np.ndarray | None, y: np.ndarray) -> "MLPRegressor":
+    def _check_params(self) -> None:
+        check_schedule(self.epochs, self.batch_size, self.lr)
+
+    @limited_threads()
+    def fit(self, X: np.ndarray, y: np.ndarray, s: np.ndarray | None = None) -> "MLPRegressor":
+        self._check_params()
         data = inputs(X, s, self.use_sensitive)
         target = torch.as_tensor(np.asarray(y, dtype=np.float32).reshape(-1, 1))
-        generator = torch.Generator().manual_seed(self.random_state)
-        self.net_ = relu_network(data.shape[1], self.random_state)
-        optimiser = torch.optim.Adam(self.net_.parameters(), lr=self.lr)
+        seed = seed_from(self.random_state)  # initialisation and minibatch order
+        generator = torch.Generator().manual_seed(seed)
+        self.net_ = relu_network(data.shape[1], seed)
+        optimiser = torch.optim.Adam(self.net_.parameters(), lr=float(self.lr))
         loss_fn = nn.MSELoss()
-        n = len(data)
-        for _ in range(self.epochs):
+        n, batch_size = len(data), int(self.batch_size)
+        for _ in range(int(self.epochs)):
             order = torch.randperm(n, generator=generator)
-            for start in range(0, n, self.batch_size):
-                rows = order[start : start + self.batch_size]
+            for start in range(0, n, batch_size):
+                rows = order[start : start + batch_size]
                 optimiser.zero_grad()
                 loss = loss_fn(self.net_(data[rows]), target[rows])
                 loss.backward()
@@ -87,6 +91,5 @@ register_method(
         version="1",
         description="4-layer ReLU MLP regressor (64-32-16-1, Adam, MSE); use_sensitive=True is ML, False is FTU",
         papers=("ob",),
-        defaults={"use_sensitive": True, "epochs": 2000, "batch_size": 256, "lr": 1e-4},
     )
 )

@@ -14,6 +14,7 @@ from typing import Callable
 
 import torch
 
+from ...core.errors import FairbenchError
 from ._mf import MF, Additive, RecData, adam, pair_loss, step
 
 
@@ -82,23 +83,36 @@ def lookahead_weights(model: MF, loss: torch.Tensor, lr: float) -> dict[str, tor
     return {name: p - lr * g for name, p, g in zip(names, params, grads)}
 
 
+def check_clip(clip: float) -> None:
+    if not 0 < clip <= 1:
+        raise FairbenchError(f"clip must be in (0, 1], got {clip}")
+
+
 class PropensityWeighted:
     """Mixin for recommenders weighting O by learned inverse propensities (parameters ``clip`` and
     ``prop``, the :class:`PropensitySettings` as a dict)."""
 
-    def _init_propensity(self, clip: float, prop: dict | None) -> None:
-        if not 0 < clip <= 1:
-            raise ValueError(f"clip must be in (0, 1], got {clip}")
-        self.clip = float(clip)
-        self.prop = PropensitySettings(**(prop or {}))
+    clip: float
+    prop: dict | None
+
+    def _check_propensity(self) -> None:
+        check_clip(self.clip)
+        self._propensity_settings()
+
+    def _propensity_settings(self) -> PropensitySettings:
+        try:
+            return PropensitySettings(**(self.prop or {}))
+        except TypeError as exc:
+            raise FairbenchError(f"prop: {exc}") from None
 
     def _fit_propensity(self, data: RecData) -> Additive:
         """Fit the propensity model; ``inv_prop_`` holds 1 / p_hat for every biased pair."""
-        model = self.prop.fit(data)
-        self.inv_prop_ = inverse_propensity(model, data.biased.users, data.biased.items, self.clip)
+        model = self._propensity_settings().fit(data)
+        clip = float(self.clip)
+        self.inv_prop_ = inverse_propensity(model, data.biased.users, data.biased.items, clip)
         self.diagnostics_ = {
             "mean_inverse_propensity": float(self.inv_prop_.mean()),
-            "share_clipped": float((self.inv_prop_ >= 1.0 / self.clip - 1e-6).float().mean()),
+            "share_clipped": float((self.inv_prop_ >= 1.0 / clip - 1e-6).float().mean()),
         }
         return model
 
@@ -179,7 +193,7 @@ class JointImputation:
         imputation_step(self.imputation_model, self.imp_opt, self.model(users, items), users, items, labels,
                         inv_prop, self.loss)
         return dr_prediction_loss(self.model, self._pseudo_label, data, users, items, labels, inv_prop,
-                                  self.space_factor * len(idx), self.loss)
+                                  int(self.space_factor) * len(idx), self.loss)
 
 
 class BiLevel:

@@ -13,14 +13,16 @@ Contract (``kind="recommender"``):
 - ``predict_proba(X) -> (n, 2)`` probabilities, scikit-learn style (column 1 = positive).
 - ``fit_info_``: best epoch, epochs run, validation history, method diagnostics.
 
-Small models are latency-bound: one CPU thread is much faster than two for batches of a hundred
-pairs, so training runs with ``torch.set_num_threads(1)`` (restored afterwards).
+Shared defaults (the paper's tuned grid centre, ultd.md §5): the :class:`Recommender` constructor;
+a recommender whose tuned setting differs (batch size, learning rate, loss) declares just that
+parameter again with its own default. Randomness (initialisation, minibatch order, samples of D)
+comes from ``random_state`` only: ``fit`` runs in a ``torch.random.fork_rng`` scope seeded from it,
+inside which the models draw from torch's default generator. Small models are latency-bound, so
+training runs on one thread (:func:`.._threads.limited_threads`).
 """
 
 from __future__ import annotations
 
-import contextlib
-import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
@@ -29,6 +31,12 @@ import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
+
+from ...core.errors import FairbenchError
+from .._checks import check_choice
+from .._random import seed_from, torch_seeded
+from .._threads import limited_threads
+from ..base import Method
 
 LOSSES = ("bce", "mse")
 
@@ -109,16 +117,6 @@ def pair_loss(logits: torch.Tensor, target: torch.Tensor, kind: str) -> torch.Te
     if kind == "mse":
         return (torch.sigmoid(logits) - target).pow(2)
     raise ValueError(f"unknown loss {kind!r}; use one of {LOSSES}")
-
-
-@contextlib.contextmanager
-def single_thread() -> Iterator[None]:
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 @dataclass
@@ -297,18 +295,20 @@ def fit_supervised(model: MF, pairs: Pairs, data: "RecData", *, lr: float, weigh
                           data.valid_score(probabilities(model)), {"model": model}, max_epochs, patience)
 
 
-class Recommender:
+class Recommender(Method):
     """Base of every MF recommender: data plumbing, early stopping, prediction.
 
-    Subclasses set ``uses_unbiased`` and implement ``_build(data)`` (modules, optimisers,
-    pre-training) and ``_train_epoch(data)`` (one pass over O); the predictor is ``self.model``.
+    Its constructor holds the defaults every recommender shares. Subclasses set ``uses_unbiased``
+    and implement ``_build(data)`` (modules, optimisers, pre-training) and ``_train_epoch(data)``
+    (one pass over O); the predictor is ``self.model``. A subclass's ``__init__`` takes its own
+    parameters and passes ``**base`` on; ``_check_params`` validates all of them at ``fit``.
     """
 
     uses_unbiased = False
 
     def __init__(
         self,
-        emb_dim: int = 16,
+        emb_dim: int = 64,
         lr: float = 0.01,
         batch_size: int = 128,
         weight_decay: float = 1e-4,
@@ -316,21 +316,15 @@ class Recommender:
         patience: int = 20,
         init_std: float = 0.1,
         loss: str = "bce",
-        bias: bool = False,
+        bias: bool = True,
+        random_state: int | None = None,
     ):
-        if loss not in LOSSES:
-            raise ValueError(f"unknown loss {loss!r}; use one of {LOSSES}")
-        if min(emb_dim, batch_size, max_epochs, patience) < 1:
-            raise ValueError("emb_dim, batch_size, max_epochs and patience must be positive")
-        self.emb_dim = int(emb_dim)
-        self.lr = float(lr)
-        self.batch_size = int(batch_size)
-        self.weight_decay = float(weight_decay)
-        self.max_epochs = int(max_epochs)
-        self.patience = int(patience)
-        self.init_std = float(init_std)
-        self.loss = loss
-        self.bias = bool(bias)
+        self._store(locals())
+
+    def _check_params(self) -> None:
+        check_choice("loss", self.loss, LOSSES)
+        if min(self.emb_dim, self.batch_size, self.max_epochs, self.patience) < 1:
+            raise FairbenchError("emb_dim, batch_size, max_epochs and patience must be positive")
 
     # -- hooks -----------------------------------------------------------------------------
     def _build(self, data: RecData) -> None:
@@ -345,7 +339,7 @@ class Recommender:
         return {"model": self.model}
 
     def new_mf(self, data: RecData) -> MF:
-        return MF(data.n_users, data.n_items, self.emb_dim, self.init_std, self.bias)
+        return MF(data.n_users, data.n_items, int(self.emb_dim), float(self.init_std), bool(self.bias))
 
     # -- public API ------------------------------------------------------------------------
     def fit(
@@ -361,6 +355,7 @@ class Recommender:
         y_valid: np.ndarray | None = None,
         monitor: Callable[[np.ndarray, np.ndarray], float] | None = None,
     ) -> "Recommender":
+        self._check_params()
         data = RecData(
             int(n_users), int(n_items), Pairs.from_arrays(X, y), Pairs.from_arrays(X_unbiased, y_unbiased),
             Pairs.from_arrays(X_valid, y_valid), monitor,
@@ -372,12 +367,16 @@ class Recommender:
         if self.uses_unbiased and len(data.unbiased) == 0:
             raise ValueError(f"{type(self).__name__} needs unbiased ratings (X_unbiased, y_unbiased)")
         self.n_users_, self.n_items_ = data.n_users, data.n_items
-        with single_thread():
+        with limited_threads(), torch_seeded(seed_from(self.random_state)):
             self._build(data)
             info = early_stopping(lambda: self._train_epoch(data), data.valid_score(self._scores), self._kept(),
                                   self.max_epochs, self.patience)
-        self.fit_info_ = {**info, **getattr(self, "diagnostics_", {})}
+        self.fit_info_ = {**info, **self._fit_info()}
         return self
+
+    def _fit_info(self) -> dict[str, Any]:
+        """Method diagnostics kept in ``fit_info_`` besides the early-stopping summary."""
+        return dict(getattr(self, "diagnostics_", {}))
 
     def _logits(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         return self.model(users, items)
@@ -391,16 +390,6 @@ class Recommender:
             raise RuntimeError("fit the recommender first")
         pairs = Pairs.from_arrays(X, np.zeros(len(X)))
         _check_ids(pairs, self.n_users_, self.n_items_, "X")
-        with single_thread():
+        with limited_threads():
             p = self._scores(pairs.users, pairs.items)
         return np.column_stack([1.0 - p, p])
-
-    def get_params(self) -> dict[str, Any]:
-        """Constructor settings (nested settings as dicts), for the run record."""
-        out = {}
-        for key, value in vars(self).items():
-            if dataclasses.is_dataclass(value):
-                value = dataclasses.asdict(value)
-            if not key.endswith("_") and isinstance(value, (int, float, str, bool, dict, type(None))):
-                out[key] = value
-        return out

@@ -17,15 +17,14 @@ from biased data, residual corrections learned with the few unbiased ratings, mu
 
 from __future__ import annotations
 
-from functools import partial
-
 import torch
 
+from .._checks import check_choice
+from ...core.errors import FairbenchError
 from ._debias import (
     JointImputation, PropensityWeighted, dr_prediction_loss, imputation_step, inverse_propensity, ips_estimate,
 )
 from ._mf import Additive, Recommender, adam, pair_loss, step
-from ..base import MethodEntry
 
 ESTIMATORS = ("ips", "dr")
 
@@ -33,17 +32,19 @@ ESTIMATORS = ("ips", "dr")
 class ResidualDebias(JointImputation, PropensityWeighted, Recommender):
     uses_unbiased = True
 
-    def __init__(self, estimator: str = "dr", beta: float = 1.0, gamma: float = 1e-3, clip: float = 0.05,
+    """Shared by :mod:`.res_ips` and :mod:`.res_dr`, which register it with their own defaults."""
+
+    def __init__(self, estimator: str = "dr", beta: float = 0.1, gamma: float = 1e-3, clip: float = 0.05,
                  prop: dict | None = None, space_factor: int = 1, res_lr: float | None = None, **base):
         super().__init__(**base)
-        if estimator not in ESTIMATORS:
-            raise ValueError(f"estimator must be one of {ESTIMATORS}, got {estimator!r}")
-        if beta < 0 or gamma < 0:
-            raise ValueError("beta and gamma must be >= 0")
-        self.estimator, self.beta, self.gamma = estimator, float(beta), float(gamma)
-        self.space_factor = int(space_factor)
-        self.res_lr = res_lr
-        self._init_propensity(clip, prop)
+        self._store(locals())
+
+    def _check_params(self) -> None:
+        super()._check_params()
+        check_choice("estimator", self.estimator, ESTIMATORS)
+        if self.beta < 0 or self.gamma < 0:
+            raise FairbenchError("beta and gamma must be >= 0")
+        self._check_propensity()
 
     def _build(self, data):
         super()._build(data)
@@ -82,7 +83,7 @@ class ResidualDebias(JointImputation, PropensityWeighted, Recommender):
         total, gap = 0.0, 0.0
         for idx in data.obs_batches(self.batch_size):
             users, items, labels = data.biased.take(idx)
-            size = self.space_factor * len(idx)
+            size = int(self.space_factor) * len(idx)
             if self.estimator == "dr":
                 nominal = inverse_propensity(self.nominal_propensity, users, items, self.clip)
                 imputation_step(self.imputation_model, self.imp_opt, self.model(users, items), users, items, labels,
@@ -96,24 +97,11 @@ class ResidualDebias(JointImputation, PropensityWeighted, Recommender):
             else:
                 estimate = self._estimate(data, users, items, labels, inv_prop, size)
             unbiased = pair_loss(self.model(ua, ia), ra, self.loss).mean()
-            total += step(self.opt, estimate + self.beta * unbiased)
+            total += step(self.opt, estimate + float(self.beta) * unbiased)
             frozen = {name: p.detach() for name, p in self.model.named_parameters()}
             with torch.no_grad():
                 target = pair_loss(self.model(ua, ia), ra, self.loss).mean()
             corrected = self._estimate(data, users, items, labels, self._inv_prop(users, items), size, frozen)
-            calibration = (corrected - target).pow(2) + self.gamma * self._penalty(users, items)
+            calibration = (corrected - target).pow(2) + float(self.gamma) * self._penalty(users, items)
             gap += step(self.res_opt, calibration)
         return {"loss": total, "calibration": gap}
-
-
-def entry(name: str, estimator: str, description: str, defaults: dict) -> MethodEntry:
-    return MethodEntry(
-        name=name,
-        kind="recommender",
-        factory=partial(ResidualDebias, estimator=estimator),
-        task="recommend",
-        version="2",
-        description=description,
-        papers=("ultd",),
-        defaults=defaults,
-    )

@@ -23,12 +23,9 @@ class AutoDebias(BiLevel, Recommender):
     uses_unbiased = True
 
     def __init__(self, imputation_weight: float = 0.05, space_factor: int = 1, meta_lr: float | None = None,
-                 lookahead_lr: float | None = None, meta_weight_decay: float = 0.0, **base):
-        super().__init__(**base)
-        self.imputation_weight = float(imputation_weight)
-        self.space_factor = int(space_factor)
-        self.meta_lr, self.lookahead_lr = meta_lr, lookahead_lr
-        self.meta_weight_decay = float(meta_weight_decay)
+                 lookahead_lr: float | None = None, meta_weight_decay: float = 0.0, loss: str = "mse", **base):
+        super().__init__(loss=loss, **base)
+        self._store(locals())
 
     def _build(self, data):
         super()._build(data)
@@ -37,17 +34,17 @@ class AutoDebias(BiLevel, Recommender):
         self.weight_space = Additive(data.n_users, data.n_items)
         self.imputation_model = Additive(data.n_users, data.n_items, bias=float(torch.logit(torch.tensor(rate))))
         self._build_meta([p for m in (self.weight_observed, self.weight_space, self.imputation_model)
-                          for p in m.parameters()], self.meta_weight_decay)
+                          for p in m.parameters()], float(self.meta_weight_decay))
 
     def _objective(self, data, idx):
         users, items, labels = data.biased.take(idx)
         w1 = torch.exp(self.weight_observed(users, items, labels.long()).clamp(max=MAX_LOG_WEIGHT))
-        su, si = data.space_batch(self.space_factor * len(idx))
+        su, si = data.space_batch(int(self.space_factor) * len(idx))
         w2 = torch.exp(self.weight_space(su, si).clamp(max=MAX_LOG_WEIGHT))
         imputed = torch.sigmoid(self.imputation_model(su, si))
         observed = (w1 * pair_loss(self.model(users, items), labels, self.loss)).mean()
         space = (w2 * pair_loss(self.model(su, si), imputed, self.loss)).mean()
-        return observed + self.imputation_weight * space
+        return observed + float(self.imputation_weight) * space
 
 
 register_method(
@@ -59,6 +56,5 @@ register_method(
         version="2",
         description="AutoDebias: sample weights and imputation meta-learned on the unbiased ratings (look-ahead)",
         papers=("ultd",),
-        defaults={"emb_dim": 64, "lr": 0.01, "batch_size": 128, "weight_decay": 0.0001, "bias": True, "loss": "mse", "imputation_weight": 0.05},
     )
 )

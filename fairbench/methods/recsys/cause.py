@@ -19,13 +19,13 @@ from ..registry import register_method
 class CausE(Recommender):
     uses_unbiased = True
 
-    def __init__(self, tie_weight: float = 0.1, **base):
-        super().__init__(**base)
-        self.tie_weight = float(tie_weight)
+    def __init__(self, tie_weight: float = 0.001, batch_size: int = 64, loss: str = "mse", **base):
+        super().__init__(batch_size=batch_size, loss=loss, **base)
+        self.tie_weight = tie_weight
 
     def _build(self, data):
         self.model = self.new_mf(data)
-        self.Q_treatment = nn.Parameter(torch.randn(data.n_items, self.emb_dim) * self.init_std)
+        self.Q_treatment = nn.Parameter(torch.randn(data.n_items, int(self.emb_dim)) * float(self.init_std))
         self.opt = adam([*self.model.parameters(), self.Q_treatment], self.lr, self.weight_decay)
 
     def _train_epoch(self, data):
@@ -37,7 +37,7 @@ class CausE(Recommender):
             treatment_weights = {**dict(self.model.named_parameters()), "Q": self.Q_treatment}
             treatment = pair_loss(self.model(ua, ia, treatment_weights), ra, self.loss).mean()
             tie = (self.model.Q - self.Q_treatment.detach()).abs().sum(-1).mean()
-            total += step(self.opt, control + treatment + self.tie_weight * tie)
+            total += step(self.opt, control + treatment + float(self.tie_weight) * tie)
         return {"loss": total}
 
 
@@ -50,6 +50,5 @@ register_method(
         version="2",
         description="CausE: shared users, separate control/treatment item factors tied by an L1 penalty",
         papers=("ultd",),
-        defaults={"emb_dim": 64, "lr": 0.01, "batch_size": 64, "weight_decay": 0.0001, "bias": True, "loss": "mse", "tie_weight": 0.001},
     )
 )

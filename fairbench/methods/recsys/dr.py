@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import torch
 
+from ...core.errors import FairbenchError
 from ._debias import PropensityWeighted, dr_prediction_loss
 from ._mf import Recommender, step
 from ..base import MethodEntry
@@ -21,11 +22,13 @@ class DR(PropensityWeighted, Recommender):
     def __init__(self, imputation: float | None = None, clip: float = 0.05, prop: dict | None = None,
                  space_factor: int = 1, **base):
         super().__init__(**base)
-        if imputation is not None and not 0.0 <= imputation <= 1.0:
-            raise ValueError(f"imputation must be a probability, got {imputation}")
-        self.imputation = imputation
-        self.space_factor = int(space_factor)
-        self._init_propensity(clip, prop)
+        self._store(locals())
+
+    def _check_params(self) -> None:
+        super()._check_params()
+        if self.imputation is not None and not 0.0 <= self.imputation <= 1.0:
+            raise FairbenchError(f"imputation must be a probability, got {self.imputation}")
+        self._check_propensity()
 
     def _build(self, data):
         super()._build(data)
@@ -40,7 +43,7 @@ class DR(PropensityWeighted, Recommender):
         for idx in data.obs_batches(self.batch_size):
             users, items, labels = data.biased.take(idx)
             loss = dr_prediction_loss(self.model, constant, data, users, items, labels, self.inv_prop_[idx],
-                                      self.space_factor * len(idx), self.loss)
+                                      int(self.space_factor) * len(idx), self.loss)
             total += step(self.opt, loss)
         return {"loss": total}
 
@@ -54,6 +57,5 @@ register_method(
         version="2",
         description="doubly robust MF: learned clipped propensities, constant imputed label",
         papers=("ultd",),
-        defaults={"emb_dim": 64, "lr": 0.01, "batch_size": 128, "weight_decay": 0.0001, "bias": True, "loss": "bce", "space_factor": 1},
     )
 )

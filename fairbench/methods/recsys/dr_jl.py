@@ -15,12 +15,14 @@ from ..registry import register_method
 
 
 class DRJL(JointImputation, PropensityWeighted, Recommender):
-    def __init__(self, clip: float = 0.05, prop: dict | None = None, space_factor: int = 1,
-                 imp_lr: float | None = None, imp_weight_decay: float | None = None, **base):
-        super().__init__(**base)
-        self.space_factor = int(space_factor)
-        self.imp_lr, self.imp_weight_decay = imp_lr, imp_weight_decay
-        self._init_propensity(clip, prop)
+    def __init__(self, clip: float = 0.05, prop: dict | None = None, space_factor: int = 4,
+                 imp_lr: float | None = None, imp_weight_decay: float | None = None, batch_size: int = 64, **base):
+        super().__init__(batch_size=batch_size, **base)
+        self._store(locals())
+
+    def _check_params(self) -> None:
+        super()._check_params()
+        self._check_propensity()
 
     def _build(self, data):
         super()._build(data)
@@ -43,6 +45,5 @@ register_method(
         version="2",
         description="doubly robust joint learning: MF pseudo-label imputation fitted to IPS-weighted errors, alternating",
         papers=("ultd",),
-        defaults={"emb_dim": 64, "lr": 0.01, "batch_size": 64, "weight_decay": 0.0001, "bias": True, "loss": "bce", "space_factor": 4},
     )
 )

@@ -14,7 +14,7 @@ import math
 import torch
 from torch.nn import functional as F
 
-from ._debias import JointImputation
+from ._debias import JointImputation, check_clip
 from ._mf import Additive, Recommender, adam, step
 from ..base import MethodEntry
 from ..registry import register_method
@@ -22,22 +22,21 @@ from ..registry import register_method
 
 class ESCM2DR(JointImputation, Recommender):
     def __init__(self, clip: float = 0.05, ctr_weight: float = 1.0, ctcvr_weight: float = 1.0, space_factor: int = 1,
-                 imp_weight_decay: float | None = None, prop_weight_decay: float = 0.0, **base):
-        super().__init__(**base)
-        if not 0 < clip <= 1:
-            raise ValueError(f"clip must be in (0, 1], got {clip}")
-        self.clip = float(clip)
-        self.ctr_weight, self.ctcvr_weight = float(ctr_weight), float(ctcvr_weight)
-        self.space_factor = int(space_factor)
-        self.imp_weight_decay = imp_weight_decay
-        self.prop_weight_decay = float(prop_weight_decay)
+                 imp_weight_decay: float | None = None, prop_weight_decay: float = 0.0, lr: float = 0.005,
+                 batch_size: int = 64, **base):
+        super().__init__(lr=lr, batch_size=batch_size, **base)
+        self._store(locals())
+
+    def _check_params(self) -> None:
+        super()._check_params()
+        check_clip(self.clip)
 
     def _build(self, data):
         self.model = self.new_mf(data)
         rate = min(max(data.obs_ratio, 1e-6), 1 - 1e-6)
         self.propensity_model = Additive(data.n_users, data.n_items, bias=math.log(rate / (1 - rate)))
         self.opt = adam(self.model.parameters(), self.lr, self.weight_decay)
-        self.prop_opt = adam(self.propensity_model.parameters(), self.lr, self.prop_weight_decay)
+        self.prop_opt = adam(self.propensity_model.parameters(), self.lr, float(self.prop_weight_decay))
         self._build_imputation(data)
 
     def _train_epoch(self, data):
@@ -47,13 +46,13 @@ class ESCM2DR(JointImputation, Recommender):
             with torch.no_grad():
                 inv_prop = 1.0 / torch.sigmoid(self.propensity_model(users, items)).clamp(min=self.clip)
             loss = self._joint_dr_loss(data, idx, inv_prop)
-            su, si = data.space_batch(self.space_factor * len(idx))
+            su, si = data.space_batch(int(self.space_factor) * len(idx))
             observed, label = data.index.lookup(su, si)
             p_click = torch.sigmoid(self.propensity_model(su, si))
             ctr = F.binary_cross_entropy(p_click, observed)
             p_both = (p_click * torch.sigmoid(self.model(su, si))).clamp(1e-6, 1 - 1e-6)
             ctcvr = F.binary_cross_entropy(p_both, observed * label)
-            loss = loss + self.ctr_weight * ctr + self.ctcvr_weight * ctcvr
+            loss = loss + float(self.ctr_weight) * ctr + float(self.ctcvr_weight) * ctcvr
             self.prop_opt.zero_grad(set_to_none=True)
             total += step(self.opt, loss)
             self.prop_opt.step()
@@ -69,6 +68,5 @@ register_method(
         version="2",
         description="ESCM2-DR: DR joint learning plus jointly trained CTR (propensity) and CTCVR losses over D",
         papers=("ultd",),
-        defaults={"emb_dim": 64, "lr": 0.005, "batch_size": 64, "weight_decay": 0.0001, "bias": True, "loss": "bce", "ctcvr_weight": 1.0},
     )
 )

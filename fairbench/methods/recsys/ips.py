@@ -14,6 +14,7 @@ import torch
 
 from ._debias import PropensityWeighted, ips_estimate
 from ._mf import Recommender, pair_loss, step
+from .._checks import check_choice
 from ..base import MethodEntry
 from ..registry import register_method
 
@@ -33,12 +34,15 @@ def naive_bayes_inverse_propensity(data, labels: torch.Tensor, clip: float) -> t
 
 
 class IPS(PropensityWeighted, Recommender):
-    def __init__(self, propensity: str = "learned", clip: float = 0.05, prop: dict | None = None, **base):
-        super().__init__(**base)
-        if propensity not in PROPENSITIES:
-            raise ValueError(f"unknown propensity {propensity!r}; use one of {PROPENSITIES}")
-        self.propensity = propensity
-        self._init_propensity(clip, prop)
+    def __init__(self, propensity: str = "learned", clip: float = 0.05, prop: dict | None = None,
+                 batch_size: int = 64, **base):
+        super().__init__(batch_size=batch_size, **base)
+        self._store(locals())
+
+    def _check_params(self) -> None:
+        super()._check_params()
+        check_choice("propensity", self.propensity, PROPENSITIES)
+        self._check_propensity()
 
     @property
     def uses_unbiased(self) -> bool:  # type: ignore[override]
@@ -70,6 +74,5 @@ register_method(
         version="2",
         description="inverse-propensity-scored MF; logistic propensity on observation indicators, clipped at 0.05",
         papers=("ultd",),
-        defaults={"emb_dim": 64, "lr": 0.01, "batch_size": 64, "weight_decay": 0.0001, "bias": True, "loss": "bce"},
     )
 )

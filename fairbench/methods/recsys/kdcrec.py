@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import torch
 
+from ...core.errors import FairbenchError
 from ._mf import Recommender, fit_supervised, supervised_epoch
+from .._checks import check_choice
 from ..base import MethodEntry
 from ..registry import register_method
 
@@ -21,17 +23,17 @@ STRATEGIES = ("label",)
 class KDCRec(Recommender):
     uses_unbiased = True
 
-    def __init__(self, kd_strategy: str = "label", kd_weight: float = 1.0, teacher_lr: float | None = None,
-                 teacher_weight_decay: float | None = None, **base):
-        super().__init__(**base)
-        if kd_strategy not in STRATEGIES:
-            raise ValueError(f"kd_strategy {kd_strategy!r} is not implemented; available: {STRATEGIES}")
-        if kd_weight < 0:
-            raise ValueError("kd_weight must be >= 0")
-        self.kd_strategy = kd_strategy
-        self.kd_weight = float(kd_weight)
-        self.teacher_lr = teacher_lr
-        self.teacher_weight_decay = teacher_weight_decay
+    def __init__(self, kd_strategy: str = "label", kd_weight: float = 0.5, teacher_lr: float | None = None,
+                 teacher_weight_decay: float | None = None, lr: float = 0.005, batch_size: int = 256,
+                 loss: str = "mse", **base):
+        super().__init__(lr=lr, batch_size=batch_size, loss=loss, **base)
+        self._store(locals())
+
+    def _check_params(self) -> None:
+        super()._check_params()
+        check_choice("kd_strategy", self.kd_strategy, STRATEGIES)
+        if self.kd_weight < 0:
+            raise FairbenchError("kd_weight must be >= 0")
 
     def _build(self, data):
         super()._build(data)
@@ -43,7 +45,8 @@ class KDCRec(Recommender):
         with torch.no_grad():
             t = torch.sigmoid(teacher(data.biased.users, data.biased.items))
         t = (t - t.min()) / (t.max() - t.min()).clamp(min=1e-12)
-        self.targets_ = (data.biased.labels + self.kd_weight * t) / (1.0 + self.kd_weight)
+        kd_weight = float(self.kd_weight)
+        self.targets_ = (data.biased.labels + kd_weight * t) / (1.0 + kd_weight)
         self.diagnostics_ = {"teacher_best_epoch": info["best_epoch"], "teacher_valid_auc": info["best_valid"]}
 
     def _train_epoch(self, data):
@@ -59,6 +62,5 @@ register_method(
         version="2",
         description="KDCRec (label-based): student MF on biased labels softened by a teacher MF trained on unbiased data",
         papers=("ultd",),
-        defaults={"emb_dim": 64, "lr": 0.005, "batch_size": 256, "weight_decay": 0.0001, "bias": True, "loss": "mse", "kd_weight": 0.5},
     )
 )

@@ -12,6 +12,9 @@ from ..registry import register_method
 
 
 class NaiveMF(Recommender):
+    def __init__(self, batch_size: int = 64, **base):
+        super().__init__(batch_size=batch_size, **base)
+
     def _train_epoch(self, data):
         return {"loss": supervised_epoch(self.model, self.opt, data.biased, self.batch_size, self.loss)}
 
@@ -25,6 +28,5 @@ register_method(
         version="2",
         description="naive MF on the biased ratings (log loss), early-stopped on validation AUC",
         papers=("ultd",),
-        defaults={"emb_dim": 64, "lr": 0.01, "batch_size": 64, "weight_decay": 0.0001, "bias": True, "loss": "bce"},
     )
 )

@@ -3,10 +3,18 @@ ratings (see ``_residual.py`` for the reconstruction and its caveats)."""
 
 from __future__ import annotations
 
-from ._residual import entry
+from ._residual import ResidualDebias
+from ..base import MethodEntry
 from ..registry import register_method
 
-register_method(entry(
-    "res-dr", "dr", "Res-DR (reconstruction): nominal propensity/imputation + calibrated residuals",
-    {"emb_dim": 64, "lr": 0.01, "batch_size": 128, "weight_decay": 0.0001, "bias": True, "loss": "bce", "beta": 0.1},
-))
+register_method(
+    MethodEntry(
+        name="res-dr",
+        kind="recommender",
+        factory=ResidualDebias,
+        task="recommend",
+        version="2",
+        description="Res-DR (reconstruction): nominal propensity/imputation + calibrated residuals",
+        papers=("ultd",),
+    )
+)

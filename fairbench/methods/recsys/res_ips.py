@@ -3,10 +3,24 @@
 
 from __future__ import annotations
 
-from ._residual import entry
+from ._residual import ResidualDebias
+from ..base import MethodEntry
 from ..registry import register_method
 
-register_method(entry(
-    "res-ips", "ips", "Res-IPS (reconstruction): nominal propensity + residual calibrated on unbiased data",
-    {"emb_dim": 64, "lr": 0.01, "batch_size": 256, "weight_decay": 0.0001, "bias": True, "loss": "bce", "beta": 0.1},
-))
+
+class ResIPS(ResidualDebias):
+    def __init__(self, estimator: str = "ips", batch_size: int = 256, **base):
+        super().__init__(estimator=estimator, batch_size=batch_size, **base)
+
+
+register_method(
+    MethodEntry(
+        name="res-ips",
+        kind="recommender",
+        factory=ResIPS,
+        task="recommend",
+        version="2",
+        description="Res-IPS (reconstruction): nominal propensity + residual calibrated on unbiased data",
+        papers=("ultd",),
+    )
+)

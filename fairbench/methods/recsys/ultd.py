@@ -35,7 +35,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ...core.errors import FairbenchError
 from ._mf import Recommender, adam, fit_supervised, step
+from .._checks import check_choice
 from ..base import MethodEntry
 from ..registry import register_method
 
@@ -91,29 +93,30 @@ class ULTD(Recommender):
 
     uses_unbiased = True
 
-    def __init__(self, lam: float = 1e-3, layers: int = 1, beta: float = 0.0, gamma: float = 0.0,
+    def __init__(self, lam: float = 1.0, layers: int = 1, beta: float = 0.1, gamma: float = 0.0,
                  alpha_bias_init: float = -2.0, psi_trainable: bool = True, la_missing: str = "global_mean",
                  la_source: str = "full", k_f: int = 1, k_g: int = 1, g_lr: float | None = None,
                  loss: str = "mse", **base):
         super().__init__(loss=loss, **base)
-        if la_missing not in LA_MISSING:
-            raise ValueError(f"la_missing must be one of {LA_MISSING}, got {la_missing!r}")
-        if la_source not in LA_SOURCES:
-            raise ValueError(f"la_source must be one of {LA_SOURCES}, got {la_source!r}")
-        if min(k_f, k_g) < 1 or lam < 0 or beta < 0 or gamma < 0:
-            raise ValueError("k_f and k_g must be >= 1; lam, beta and gamma >= 0")
-        self.lam, self.layers, self.beta, self.gamma = float(lam), int(layers), float(beta), float(gamma)
-        self.alpha_bias_init, self.psi_trainable = float(alpha_bias_init), bool(psi_trainable)
-        self.la_missing, self.la_source = la_missing, la_source
-        self.k_f, self.k_g, self.g_lr = int(k_f), int(k_g), g_lr
+        self._store(locals())
+
+    def _check_params(self) -> None:
+        super()._check_params()
+        check_choice("la_missing", self.la_missing, LA_MISSING)
+        check_choice("la_source", self.la_source, LA_SOURCES)
+        if min(self.k_f, self.k_g) < 1 or self.lam < 0 or self.beta < 0 or self.gamma < 0:
+            raise FairbenchError("k_f and k_g must be >= 1; lam, beta and gamma >= 0")
+        if self.layers not in (1, 2, 3):
+            raise FairbenchError(f"layers must be 1, 2 or 3, got {self.layers}")
 
     # -- components ----------------------------------------------------------------------------
     def _build_components(self, data) -> None:
         self.pseudo_model = self.new_mf(data)
         self.g_opt = adam(self.pseudo_model.parameters(), self.g_lr or self.lr)
-        self.rate_model = UnlearningRate(data.n_users, self.layers, self.alpha_bias_init, self.psi_trainable)
+        self.rate_model = UnlearningRate(data.n_users, int(self.layers), float(self.alpha_bias_init),
+                                         bool(self.psi_trainable))
         self.f_opt = adam(self.model.parameters(), self.lr, self.weight_decay)
-        self.psi_opt = adam(self.rate_model.parameters(), self.lr) if self.psi_trainable else None
+        self.psi_opt = adam(self.rate_model.parameters(), self.lr) if bool(self.psi_trainable) else None
         self.alpha_history_: list[dict[str, float]] = []
 
     def _la(self, data, users: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -153,9 +156,9 @@ class ULTD(Recommender):
         loss = (alpha * unlearn + (1.0 - alpha) * erm).mean()
         if self.beta:
             ua, ia, ra = data.unbiased.take(data.unbiased_batch(len(idx)))
-            loss = loss + self.beta * (torch.sigmoid(self.model(ua, ia)) - ra).pow(2).mean()
+            loss = loss + float(self.beta) * (torch.sigmoid(self.model(ua, ia)) - ra).pow(2).mean()
         if self.gamma:
-            loss = loss + self.gamma * self.rate_model.penalty(uniq)
+            loss = loss + float(self.gamma) * self.rate_model.penalty(uniq)
         if self.psi_opt is None:
             return step(self.f_opt, loss)
         self.psi_opt.zero_grad(set_to_none=True)
@@ -168,7 +171,7 @@ class ULTD(Recommender):
         with torch.no_grad():
             f = torch.sigmoid(self.model(su, si))
         g = torch.sigmoid(self.pseudo_model(su, si))
-        loss = -(f - g).pow(2).mean() + self.lam * self.pseudo_model.sq_norm(su, si)
+        loss = -(f - g).pow(2).mean() + float(self.lam) * self.pseudo_model.sq_norm(su, si)
         return step(self.g_opt, loss)
 
     def _log_alpha(self, data) -> dict[str, float]:
@@ -184,15 +187,13 @@ class ULTD(Recommender):
         f_total, g_total = 0.0, 0.0
         for n, idx in enumerate(data.obs_batches(self.batch_size), start=1):
             f_total += self._f_step(data, idx)
-            if train_g and n % self.k_f == 0:
-                for _ in range(self.k_g):
+            if train_g and n % int(self.k_f) == 0:
+                for _ in range(int(self.k_g)):
                     g_total += self._g_step(data, len(idx))
         return {"f_loss": f_total, "g_loss": g_total, **self._log_alpha(data)}
 
-    def fit(self, *args, **kwargs):
-        super().fit(*args, **kwargs)
-        self.fit_info_["alpha_history"] = self.alpha_history_
-        return self
+    def _fit_info(self):
+        return {**super()._fit_info(), "alpha_history": self.alpha_history_}
 
     def _kept(self):
         return {"model": self.model, "rate_model": self.rate_model, "pseudo_model": self.pseudo_model}
@@ -200,6 +201,9 @@ class ULTD(Recommender):
 
 class ULTDJoint(ULTD):
     """Algorithm 1: (theta, psi) and phi updated alternately throughout training."""
+
+    def __init__(self, lam: float = 1e-4, beta: float = 0.0, batch_size: int = 256, **base):
+        super().__init__(lam=lam, beta=beta, batch_size=batch_size, **base)
 
     def _build(self, data):
         self.model = self.new_mf(data)
@@ -212,13 +216,15 @@ class ULTDJoint(ULTD):
 class ULTDTwoPhase(ULTD):
     """The pseudo-label model g is learned against a pre-trained naive f0 and frozen first."""
 
-    def __init__(self, g_epochs: int = 20, tp_f_init: str = "pretrained", **kwargs):
-        super().__init__(**kwargs)
-        if tp_f_init not in TP_INITS:
-            raise ValueError(f"tp_f_init must be one of {TP_INITS}, got {tp_f_init!r}")
-        if g_epochs < 1:
-            raise ValueError("g_epochs must be >= 1")
-        self.g_epochs, self.tp_f_init = int(g_epochs), tp_f_init
+    def __init__(self, g_epochs: int = 20, tp_f_init: str = "pretrained", **base):
+        super().__init__(**base)
+        self._store(locals())
+
+    def _check_params(self) -> None:
+        super()._check_params()
+        check_choice("tp_f_init", self.tp_f_init, TP_INITS)
+        if self.g_epochs < 1:
+            raise FairbenchError("g_epochs must be >= 1")
 
     def _build(self, data):
         self.model = self.new_mf(data)
@@ -226,7 +232,7 @@ class ULTDTwoPhase(ULTD):
                                 batch_size=self.batch_size, loss=self.loss, max_epochs=self.max_epochs,
                                 patience=self.patience)
         self._build_components(data)
-        steps = self.g_epochs * math.ceil(len(data.biased) / self.batch_size)
+        steps = int(self.g_epochs) * math.ceil(len(data.biased) / self.batch_size)
         g_loss = sum(self._g_step(data, self.batch_size) for _ in range(steps))
         for param in self.pseudo_model.parameters():
             param.requires_grad_(False)
@@ -240,20 +246,25 @@ class ULTDTwoPhase(ULTD):
         return self._joint_epoch(data, train_g=False)
 
 
-def _entry(name: str, factory, description: str, defaults: dict) -> MethodEntry:
-    return MethodEntry(
-        name=name,
+register_method(
+    MethodEntry(
+        name="ultd-jl",
         kind="recommender",
-        factory=factory,
+        factory=ULTDJoint,
         task="recommend",
         version="2",
-        description=description,
+        description="ULTD, joint learning (Algorithm 1): rates, pseudo-labels and f alternate",
         papers=("ultd",),
-        defaults=defaults,
     )
-
-
-register_method(_entry("ultd-jl", ULTDJoint, "ULTD, joint learning (Algorithm 1): rates, pseudo-labels and f alternate",
-                       {"emb_dim": 64, "lr": 0.01, "batch_size": 256, "weight_decay": 0.0001, "bias": True, "loss": "mse", "lam": 0.0001, "beta": 0.0}))
-register_method(_entry("ultd-tp", ULTDTwoPhase, "ULTD, two-phase: g fitted to a pre-trained f0 and frozen, then (f, psi)",
-                       {"emb_dim": 64, "lr": 0.01, "batch_size": 128, "weight_decay": 0.0001, "bias": True, "loss": "mse", "lam": 1.0, "beta": 0.1}))
+)
+register_method(
+    MethodEntry(
+        name="ultd-tp",
+        kind="recommender",
+        factory=ULTDTwoPhase,
+        task="recommend",
+        version="2",
+        description="ULTD, two-phase: g fitted to a pre-trained f0 and frozen, then (f, psi)",
+        papers=("ultd",),
+    )
+)

@@ -24,8 +24,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..learners._torch_classifier import batches, check_positive, descend, threads_limited
-
+from .._checks import check_positive
+from .._random import seed_of, torch_seeded
+from .._threads import limited_threads
+from ..learners._torch_classifier import batches, descend
 CHUNK_ELEMENTS = 4_000_000  # decoded candidate values per search chunk (memory bound)
 
 
@@ -55,7 +57,7 @@ class TabularVAE(nn.Module):
         return self.decoder(z)
 
 
-@threads_limited
+@limited_threads()
 def fit_vae(x: torch.Tensor, gen: torch.Generator, hidden: Sequence[int] = (512, 256), latent: int = 8,
             kl_weight: float = 0.3, epochs: int = 5, lr: float = 1e-3, batch_size: int = 32,
             weight_decay: float = 1e-6, min_steps: int = 2000) -> TabularVAE:
@@ -65,8 +67,7 @@ def fit_vae(x: torch.Tensor, gen: torch.Generator, hidden: Sequence[int] = (512,
     Adult but 125 on German's 800 rows, where the undertrained decoder then flips almost no prediction."""
     check_positive(epochs=epochs, lr=lr, batch_size=batch_size, latent=latent)
     epochs = max(int(epochs), -(-int(min_steps) // -(-len(x) // int(batch_size))))
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(int(torch.randint(0, 2**31 - 1, (1,), generator=gen)))
+    with torch_seeded(seed_of(gen)):
         vae = TabularVAE(x.shape[1], hidden, latent)
     opt = torch.optim.Adam(vae.parameters(), lr=lr, weight_decay=weight_decay)
     vae.train()
@@ -102,7 +103,7 @@ def shell_samples(center: torch.Tensor, n: int, low: torch.Tensor, high: torch.T
     return center[:, None, :] + direction * scale[..., None]
 
 
-@threads_limited
+@limited_threads()
 def search(classify: Callable[[torch.Tensor], torch.Tensor], vae: TabularVAE, x: torch.Tensor,
            immutable: torch.Tensor | None, gen: torch.Generator, n_search_samples: int = 300, p_norm: float = 1.0,
            step: float = 0.1, max_iter: int = 1000) -> Counterfactuals:

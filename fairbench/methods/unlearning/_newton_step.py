@@ -45,6 +45,11 @@ def check_linear_model(model, who: str) -> FairLogisticRegression:
     return model
 
 
+def check_hessian_l2(hessian_l2: str) -> None:
+    if hessian_l2 not in HESSIAN_L2:
+        raise FairbenchError(f"hessian_l2 must be one of {', '.join(HESSIAN_L2)}, got '{hessian_l2}'")
+
+
 def check_sizes(n: int, forget: Split, retain: Split | None) -> None:
     if retain is not None and len(retain) + len(forget) != n:
         raise FairbenchError(
@@ -76,8 +81,7 @@ def removal_step(
 ) -> FairLogisticRegression:
     """θ⁻ = θ* + H⁻¹Δ (module docstring); ``fairness=False`` drops the γ terms (Guo's Newton)."""
     model = check_linear_model(model, "a Newton removal step")
-    if hessian_l2 not in HESSIAN_L2:
-        raise FairbenchError(f"hessian_l2 must be one of {', '.join(HESSIAN_L2)}, got '{hessian_l2}'")
+    check_hessian_l2(hessian_l2)
     theta = model.coef_
     n = model.n_train_
     m = len(forget)
@@ -94,8 +98,8 @@ def removal_step(
     else:
         raise FairbenchError("a removal step needs the remaining rows or a precomputed cache")
 
-    delta = X_forget.T @ (expit(X_forget @ theta) - y_forget) + m * model.l2 * theta
-    hessian = curvature + (n - m if hessian_l2 == "remaining" else n) * model.l2 * np.eye(len(theta))
+    delta = X_forget.T @ (expit(X_forget @ theta) - y_forget) + m * float(model.l2) * theta
+    hessian = curvature + (n - m if hessian_l2 == "remaining" else n) * float(model.l2) * np.eye(len(theta))
     if use_fairness:
         removed = GroupLabelSums.of(X_forget, forget.y, forget.s)
         if cache is not None:
@@ -105,6 +109,6 @@ def removal_step(
             full = remaining + removed
         v_full = full.direction(model.penalty)
         v_rem = remaining.direction(model.penalty)
-        delta += model.gamma * 2.0 * (n * (v_full @ theta) * v_full - (n - m) * (v_rem @ theta) * v_rem)
-        hessian += model.gamma * (n - m) * 2.0 * np.outer(v_rem, v_rem)
+        delta += float(model.gamma) * 2.0 * (n * (v_full @ theta) * v_full - (n - m) * (v_rem @ theta) * v_rem)
+        hessian += float(model.gamma) * (n - m) * 2.0 * np.outer(v_rem, v_rem)
     return model.with_coef(theta + np.linalg.solve(hessian, delta), n - m)

@@ -20,13 +20,14 @@ from typing import Any
 import torch
 from torch.nn import functional as F
 
-from ...core.errors import FairbenchError
 from ...datasets.base import Split
+from .._checks import check_choice, check_positive
 from ..learners._torch_classifier import (
-    batches, check_positive, check_torch_classifier, descend, frozen_copy, generator, optimiser, split_tensors,
-    student_copy, threads_limited,
+    batches, check_torch_classifier, descend, frozen_copy, optimiser, split_tensors, student_copy,
 )
-from ..base import MethodEntry
+from .._random import torch_generator
+from .._threads import limited_threads
+from ..base import MethodEntry, Unlearner
 from ..registry import register_method
 
 LABELS = ("nbi", "argmax")
@@ -45,33 +46,33 @@ def nearest_incorrect(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return masked.argmax(dim=1)
 
 
-class BoundaryShrink:
+class BoundaryShrink(Unlearner):
     def __init__(self, epsilon: float = 0.1, label: str = "nbi", epochs: int = 10, lr: float = 1e-5,
                  momentum: float = 0.9, batch_size: int = 256, optimizer: str = "sgd", random_state: int | None = None):
-        if label not in LABELS:
-            raise FairbenchError(f"label must be one of {', '.join(LABELS)}, got '{label}'")
-        check_positive(epsilon=epsilon, epochs=epochs, lr=lr, batch_size=batch_size)
-        self.epsilon, self.label = float(epsilon), label
-        self.epochs, self.lr, self.momentum = int(epochs), float(lr), float(momentum)
-        self.batch_size, self.optimizer, self.random_state = int(batch_size), optimizer, random_state
+        self._store(locals())
+
+    def _check_params(self) -> None:
+        check_choice("label", self.label, LABELS)
+        check_positive(epsilon=self.epsilon, epochs=self.epochs, lr=self.lr, batch_size=self.batch_size)
 
     def shrink_labels(self, teacher: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        adversarial = fgsm(teacher, x, y, self.epsilon)
+        adversarial = fgsm(teacher, x, y, float(self.epsilon))
         with torch.no_grad():
             logits = teacher(adversarial)
         return nearest_incorrect(logits, y) if self.label == "nbi" else logits.argmax(dim=1)
 
-    @threads_limited
+    @limited_threads()
     def unlearn(self, model: Any, forget: Split, retain: Split) -> Any:
+        self._check_params()
         check_torch_classifier(model, "Boundary Shrink")
-        gen = generator(self.random_state)
+        gen = torch_generator(self.random_state)
         teacher = frozen_copy(model.network_)
         student = student_copy(model.network_)
         x, y = split_tensors(model, forget)
         target = self.shrink_labels(teacher, x, y)
-        opt = optimiser(student.parameters(), self.optimizer, self.lr, momentum=self.momentum)
-        for _ in range(self.epochs):
-            for rows in batches(len(x), self.batch_size, gen):
+        opt = optimiser(student.parameters(), self.optimizer, float(self.lr), momentum=float(self.momentum))
+        for _ in range(int(self.epochs)):
+            for rows in batches(len(x), int(self.batch_size), gen):
                 loss = F.cross_entropy(student(x[rows]), target[rows])
                 descend(opt, loss)
         return model.with_network(student.eval())

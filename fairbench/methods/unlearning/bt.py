@@ -15,37 +15,41 @@ from typing import Any
 import torch
 
 from ...datasets.base import Split
+from .._checks import check_positive
 from ..learners._torch_classifier import (
-    batches, check_positive, check_torch_classifier, descend, frozen_copy, generator, kl_to_target, optimiser,
-    reinitialised, seed_of, student_copy, threads_limited,
+    batches, check_torch_classifier, descend, frozen_copy, kl_to_target, optimiser, reinitialised, student_copy,
 )
-from ..base import MethodEntry
+from .._random import seed_of, torch_generator
+from .._threads import limited_threads
+from ..base import MethodEntry, Unlearner
 from ..registry import register_method
 
 
-class BadTeacher:
+class BadTeacher(Unlearner):
     def __init__(self, retain_share: float = 0.3, temperature: float = 1.0, epochs: int = 1, lr: float = 1e-4,
                  batch_size: int = 256, optimizer: str = "adam", random_state: int | None = None):
-        check_positive(retain_share=retain_share, temperature=temperature, epochs=epochs, lr=lr, batch_size=batch_size)
-        self.retain_share, self.temperature = min(float(retain_share), 1.0), float(temperature)
-        self.epochs, self.lr, self.batch_size, self.optimizer = int(epochs), float(lr), int(batch_size), optimizer
-        self.random_state = random_state
+        self._store(locals())
 
-    @threads_limited
+    def _check_params(self) -> None:
+        check_positive(retain_share=self.retain_share, temperature=self.temperature, epochs=self.epochs, lr=self.lr,
+                       batch_size=self.batch_size)
+
+    @limited_threads()
     def unlearn(self, model: Any, forget: Split, retain: Split) -> Any:
+        self._check_params()
         check_torch_classifier(model, "Bad Teacher")
-        gen = generator(self.random_state)
+        gen = torch_generator(self.random_state)
         competent = frozen_copy(model.network_)
         incompetent = frozen_copy(reinitialised(model.network_, seed_of(gen)))
         student = student_copy(model.network_)
-        n_keep = int(round(self.retain_share * len(retain)))
+        n_keep = int(round(min(float(self.retain_share), 1.0) * len(retain)))
         keep = torch.randperm(len(retain), generator=gen)[:n_keep]
         x = torch.cat([model.tensor(forget.X), model.tensor(retain.X)[keep]])
         is_forget = torch.cat([torch.ones(len(forget), dtype=torch.bool), torch.zeros(n_keep, dtype=torch.bool)])
-        opt = optimiser(student.parameters(), self.optimizer, self.lr)
-        T = self.temperature
-        for _ in range(self.epochs):
-            for rows in batches(len(x), self.batch_size, gen):
+        opt = optimiser(student.parameters(), self.optimizer, float(self.lr))
+        T = float(self.temperature)
+        for _ in range(int(self.epochs)):
+            for rows in batches(len(x), int(self.batch_size), gen):
                 xb = x[rows]
                 with torch.no_grad():
                     good = torch.softmax(competent(xb) / T, dim=1)

@@ -26,6 +26,9 @@ Teacher = the original model (frozen); student = a copy of it, trained on
   once (the forget batch scaled to the same number of steps). Adam, 5 epochs, lr 1e-4 (Sec. 6.1);
   α, β, γ_ce = 0.6, 0.2, 0.2 (the only published full-model values, cfdebias.md §6.2).
 
+Randomness: ``prepare`` (the VAE) and ``unlearn`` (pool rows, minibatch order, counterfactual search)
+are random phases 0 and 1 of ``random_state`` (:func:`fairbench.methods._random.torch_generator`).
+
 ``report_`` after ``unlearn``: counterfactual share found, mean L1 distance, shells searched, and the
 split of the run time into counterfactual search (``cf_seconds``) and optimisation (``update_seconds``).
 """
@@ -42,11 +45,14 @@ from torch.nn import functional as F
 from ...core.errors import FairbenchError
 from ...datasets.base import Split
 from . import _cchvae
+from .._checks import check_nonnegative, check_positive
 from ..learners._torch_classifier import (
-    batches, check_nonnegative, check_positive, check_torch_classifier, cycling, descend, frozen_copy, generator,
-    kl_teacher_student, optimiser, split_tensors, student_copy, threads_limited,
+    batches, check_torch_classifier, cycling, descend, frozen_copy, kl_teacher_student, optimiser, split_tensors,
+    student_copy,
 )
-from ..base import MethodEntry
+from .._random import torch_generator
+from .._threads import limited_threads
+from ..base import MethodEntry, Unlearner
 from ..registry import register_method
 
 
@@ -145,67 +151,69 @@ def contrastive_boundary(xi_f: torch.Tensor, xi_cf: torch.Tensor, xi_r: torch.Te
     return (-log_weight / count).mean()
 
 
-class CounterfactualDebiasing:
+class CounterfactualDebiasing(Unlearner):
+    vae_: _cchvae.TabularVAE | None = None  # the counterfactual generator, fitted by prepare
+    train_: Split | None = None
+
     def __init__(self, alpha: float = 0.6, beta: float = 0.2, gamma_ce: float = 0.2, gamma_int: float = 0.2,
                  mask_share: float = 0.5, tau: float = 0.1, max_negatives: int = 64, epochs: int = 5,
                  lr: float = 1e-4, batch_size: int = 256, optimizer: str = "adam", pool_size: int = 32,
                  background_columns: Sequence[int] = (), concepts: Sequence[int] | None = None,
                  cf_search: dict | None = None, vae: dict | None = None, random_state: int | None = None):
-        check_nonnegative(alpha=alpha, beta=beta, gamma_ce=gamma_ce, gamma_int=gamma_int)
-        check_positive(tau=tau, max_negatives=max_negatives, epochs=epochs, lr=lr, batch_size=batch_size,
-                       pool_size=pool_size)
-        if not 0 <= mask_share <= 1:
-            raise FairbenchError(f"mask_share must be in [0, 1], got {mask_share}")
-        self.alpha, self.beta = float(alpha), float(beta)
-        self.gamma_ce, self.gamma_int = float(gamma_ce), float(gamma_int)
-        self.mask_share, self.tau, self.max_negatives = float(mask_share), float(tau), int(max_negatives)
-        self.epochs, self.lr, self.batch_size, self.optimizer = int(epochs), float(lr), int(batch_size), optimizer
-        self.pool_size = int(pool_size)
-        self.background_columns = [int(c) for c in background_columns]
-        self.concepts = None if concepts is None else [int(c) for c in concepts]
-        self.cf_search = {**CF_SEARCH, **(cf_search or {})}
-        self.vae = {**VAE, **(vae or {})}
-        self.random_state = random_state
-        self.vae_: _cchvae.TabularVAE | None = None
-        self.train_: Split | None = None
+        self._store(locals())
 
-    @threads_limited
+    def _check_params(self) -> None:
+        check_nonnegative(alpha=self.alpha, beta=self.beta, gamma_ce=self.gamma_ce, gamma_int=self.gamma_int)
+        check_positive(tau=self.tau, max_negatives=self.max_negatives, epochs=self.epochs, lr=self.lr,
+                       batch_size=self.batch_size, pool_size=self.pool_size)
+        if not 0 <= self.mask_share <= 1:
+            raise FairbenchError(f"mask_share must be in [0, 1], got {self.mask_share}")
+
+    def _concepts(self) -> list[int] | None:
+        return None if self.concepts is None else [int(c) for c in self.concepts]
+
+    @limited_threads()
     def prepare(self, model: Any, train: Split) -> None:
         """Deletion-independent work: the counterfactual generator's VAE on the training rows."""
+        self._check_params()
         check_torch_classifier(model, "cfdebias")
         self.train_ = train
         x = model.tensor(train.X)
         if x.ndim == 2:
-            self.vae_ = _cchvae.fit_vae(x, generator(self.random_state), **self.vae)
+            self.vae_ = _cchvae.fit_vae(x, torch_generator(self.random_state, phase=0), **{**VAE, **(self.vae or {})})
 
     def forced_background(self, model: Any, x: torch.Tensor, split: Split) -> torch.Tensor | None:
         if x.ndim != 2:
             return None
         forced = torch.zeros(x.shape[1], dtype=torch.bool)
-        for c in self.background_columns + sensitive_columns(np.asarray(split.X), split.s):
+        for c in [int(c) for c in self.background_columns] + sensitive_columns(np.asarray(split.X), split.s):
             if not -x.shape[1] <= c < x.shape[1]:
                 raise FairbenchError(f"background column {c} is outside the {x.shape[1]} features")
             forced[c] = True
         return forced
 
-    @threads_limited
+    @limited_threads()
     def unlearn(self, model: Any, forget: Split, retain: Split) -> Any:
+        self._check_params()
         check_torch_classifier(model, "cfdebias")
-        if self.concepts is not None and len(self.concepts) < model.network_.head.out_features:
+        concepts = self._concepts()
+        if concepts is not None and len(concepts) < model.network_.head.out_features:
             raise FairbenchError("concepts must map every class to its concept")
+        alpha, beta, gamma_ce = float(self.alpha), float(self.beta), float(self.gamma_ce)
+        batch_size = int(self.batch_size)
         start = time.perf_counter()
-        gen = generator(self.random_state)
+        gen = torch_generator(self.random_state, phase=1)
         teacher = frozen_copy(model.network_)
         student = student_copy(model.network_)
         xf, yf = split_tensors(model, forget)
         xr, yr = split_tensors(model, retain)
         forced = self.forced_background(model, xr, retain)
-        mask_f = feature_mask(teacher, xf, yf, self.mask_share, forced)
-        mask_r = feature_mask(teacher, xr, yr, self.mask_share, forced)
+        mask_f = feature_mask(teacher, xf, yf, float(self.mask_share), forced)
+        mask_r = feature_mask(teacher, xr, yr, float(self.mask_share), forced)
 
-        pool_rows = torch.randperm(len(xf) + len(xr), generator=gen)[: self.pool_size]
+        pool_rows = torch.randperm(len(xf) + len(xr), generator=gen)[: int(self.pool_size)]
         pool = lambda a, b: torch.cat([a, b])[pool_rows]  # noqa: E731 — D_r ∪ D_f, cfdebias.md §6.5
-        intervene = Intervention(pool(xf, xr), pool(yf, yr), pool(mask_f, mask_r), self.gamma_int, self.concepts)
+        intervene = Intervention(pool(xf, xr), pool(yf, yr), pool(mask_f, mask_r), float(self.gamma_int), concepts)
 
         cf_start = time.perf_counter()
         if self.vae_ is None:
@@ -215,7 +223,7 @@ class CounterfactualDebiasing:
                                                      np.concatenate([forget.y, retain.y])))
         with torch.no_grad():
             classify = lambda batch: teacher(batch).argmax(dim=1)  # noqa: E731
-            cf = _cchvae.search(classify, self.vae_, xf, mask_f, gen, **self.cf_search)
+            cf = _cchvae.search(classify, self.vae_, xf, mask_f, gen, **{**CF_SEARCH, **(self.cf_search or {})})
         cf_seconds = time.perf_counter() - cf_start
 
         with torch.no_grad():
@@ -226,27 +234,27 @@ class CounterfactualDebiasing:
             class_r = teacher(xr).argmax(dim=1)
         has_cf = cf.found
 
-        opt = optimiser(student.parameters(), self.optimizer, self.lr)
-        steps = -(-len(xr) // self.batch_size)
+        opt = optimiser(student.parameters(), self.optimizer, float(self.lr))
+        steps = -(-len(xr) // batch_size)
         forget_batches = _cycle_rows(len(xf), max(1, -(-len(xf) // steps)), gen)
         update_start = time.perf_counter()
         student.train()
-        for _ in range(self.epochs):
-            for rows in batches(len(xr), self.batch_size, gen):
+        for _ in range(int(self.epochs)):
+            for rows in batches(len(xr), batch_size, gen):
                 frows = next(forget_batches)
                 with torch.no_grad():
                     t_r = teacher(xr_int[rows])
                 loss = kl_teacher_student(t_r, student(xr_int[rows]))
-                if self.gamma_ce:
-                    loss = loss + self.gamma_ce * F.cross_entropy(student(xr[rows]), yr[rows])
+                if gamma_ce:
+                    loss = loss + gamma_ce * F.cross_entropy(student(xr[rows]), yr[rows])
                 frows = frows[has_cf[frows]]
-                if len(frows) and self.alpha:
-                    loss = loss + self.alpha * kl_teacher_student(target_f[frows], student(xf_int[frows]))
-                if len(frows) and self.beta:
+                if len(frows) and alpha:
+                    loss = loss + alpha * kl_teacher_student(target_f[frows], student(xf_int[frows]))
+                if len(frows) and beta:
                     xi = F.normalize(student.features(torch.cat([xf[frows], cf.x[frows], xr[rows]])), dim=1)
                     xi_f, xi_cf, xi_r = torch.split(xi, [len(frows), len(frows), len(rows)])
-                    loss = loss + self.beta * contrastive_boundary(xi_f, xi_cf, xi_r, class_f[frows], class_r[rows],
-                                                                   self.tau, self.max_negatives)
+                    loss = loss + beta * contrastive_boundary(xi_f, xi_cf, xi_r, class_f[frows], class_r[rows],
+                                                              float(self.tau), int(self.max_negatives))
                 descend(opt, loss)
         student.eval()
         end = time.perf_counter()

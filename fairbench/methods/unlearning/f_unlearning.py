@@ -26,30 +26,33 @@ import torch
 
 from ...core.errors import FairbenchError
 from ...datasets.base import Split
-from ._newton_step import HESSIAN_L2, precompute, removal_step
-from ..learners._torch_classifier import check_torch_classifier, few_threads, frozen_copy, predict_logits
-from ..base import MethodEntry
+from ._newton_step import NewtonCache, check_hessian_l2, precompute, removal_step
+from .._checks import check_choice
+from .._threads import limited_threads
+from ..learners._torch_classifier import check_torch_classifier, frozen_copy, predict_logits
+from ..base import MethodEntry, Unlearner
 from ..learners.fair_logistic import FairLogisticRegression
 from ..registry import register_method
 
 FEATURES = ("penultimate", "input")
 
 
-class HeadFairUnlearner:
+class HeadFairUnlearner(Unlearner):
+    head_: FairLogisticRegression | None = None  # set by prepare
+    cache_: NewtonCache | None = None
+
     def __init__(self, features: str = "penultimate", l2: float = 1e-4, gamma: float | None = None,
                  penalty: str | None = None, hessian_l2: str = "remaining"):
-        if features not in FEATURES:
-            raise FairbenchError(f"features must be one of {', '.join(FEATURES)}, got '{features}'")
-        if hessian_l2 not in HESSIAN_L2:
-            raise FairbenchError(f"hessian_l2 must be one of {', '.join(HESSIAN_L2)}, got '{hessian_l2}'")
-        self.features, self.l2, self.gamma, self.penalty, self.hessian_l2 = features, l2, gamma, penalty, hessian_l2
-        self.head_: FairLogisticRegression | None = None
-        self.cache_ = None
+        self._store(locals())
+
+    def _check_params(self) -> None:
+        check_choice("features", self.features, FEATURES)
+        check_hessian_l2(self.hessian_l2)
 
     def represent(self, model: Any, X: np.ndarray) -> np.ndarray:
         if self.features == "input":
             return np.asarray(X, dtype=np.float64).reshape(len(X), -1)
-        with few_threads():
+        with limited_threads():
             return predict_logits(model.network_.body, model.tensor(X)).numpy().astype(np.float64)
 
     def linear_model(self, model: Any, rows: Split) -> FairLogisticRegression:
@@ -69,11 +72,13 @@ class HeadFairUnlearner:
         return logistic.with_coef(theta, len(rows))
 
     def prepare(self, model: Any, train: Split) -> None:
+        self._check_params()
         rows = Split(self.represent(model, train.X), train.y, train.s)
         self.head_ = self.linear_model(model, rows)
         self.cache_ = precompute(self.head_, rows)
 
     def unlearn(self, model: Any, forget: Split, retain: Split) -> Any:
+        self._check_params()
         forget_rows = Split(self.represent(model, forget.X), forget.y, forget.s)
         retain_rows = Split(self.represent(model, retain.X), retain.y, retain.s)
         head, cache = self.head_, self.cache_

@@ -9,11 +9,11 @@ from __future__ import annotations
 from typing import Any
 
 from ...datasets.base import Split
-from ..base import MethodEntry
+from ..base import MethodEntry, Unlearner
 from ..registry import register_method
 
 
-class KeepOriginal:
+class KeepOriginal(Unlearner):
     def unlearn(self, model: Any, forget: Split, retain: Split) -> Any:
         return model
 

@@ -14,24 +14,29 @@ from __future__ import annotations
 from typing import Any
 
 from ...datasets.base import Split
-from ._newton_step import NewtonCache, precompute, removal_step
-from ..base import MethodEntry
+from ._newton_step import NewtonCache, check_hessian_l2, precompute, removal_step
+from ..base import MethodEntry, Unlearner
 from ..registry import register_method
 
 
-class NewtonUnlearner:
+class NewtonUnlearner(Unlearner):
     """``prepare(model, train)`` (optional, one-off) then ``unlearn(model, forget, retain) -> model``."""
 
     fairness = False
+    cache_: NewtonCache | None = None  # set by prepare
 
     def __init__(self, hessian_l2: str = "remaining"):
         self.hessian_l2 = hessian_l2
-        self.cache_: NewtonCache | None = None
+
+    def _check_params(self) -> None:
+        check_hessian_l2(self.hessian_l2)
 
     def prepare(self, model: Any, train: Split) -> None:
+        self._check_params()
         self.cache_ = precompute(model, train)
 
     def unlearn(self, model: Any, forget: Split, retain: Split) -> Any:
+        self._check_params()
         return removal_step(model, forget, retain, self.cache_, fairness=self.fairness, hessian_l2=self.hessian_l2)
 
 

@@ -32,7 +32,8 @@ from scipy.special import expit
 from ...core.errors import FairbenchError
 from ...datasets.base import Split
 from ._newton_step import check_linear_model, check_sizes
-from ..base import MethodEntry
+from .._checks import check_choice
+from ..base import MethodEntry, Unlearner
 from ..learners.fair_logistic import FairLogisticRegression, weighted_gram
 from ..registry import register_method
 
@@ -71,12 +72,14 @@ def projected_solve(X_removed: np.ndarray, g: np.ndarray) -> np.ndarray:
     return vectors @ (inverse * (vectors.T @ g))
 
 
-class ProjectiveResidualUpdate:
+class ProjectiveResidualUpdate(Unlearner):
+    totals_: _Totals | None = None  # set by prepare
+
     def __init__(self, variant: str = "paper"):
-        if variant not in VARIANTS:
-            raise FairbenchError(f"PRU variant must be one of {', '.join(VARIANTS)}, got '{variant}'")
         self.variant = variant
-        self.totals_: _Totals | None = None
+
+    def _check_params(self) -> None:
+        check_choice("variant", self.variant, VARIANTS)
 
     def _totals(self, model: FairLogisticRegression, train: Split) -> _Totals:
         Xd = model.design(train.X)
@@ -84,9 +87,11 @@ class ProjectiveResidualUpdate:
         return _Totals(weighted_gram(Xd, w), Xd.T @ (w * z), Xd if self.variant == "repo" else None)
 
     def prepare(self, model: Any, train: Split) -> None:
+        self._check_params()
         self.totals_ = self._totals(check_linear_model(model, "PRU"), train)
 
     def unlearn(self, model: Any, forget: Split, retain: Split) -> Any:
+        self._check_params()
         model = check_linear_model(model, "PRU")
         theta, n, m = model.coef_, model.n_train_, len(forget)
         check_sizes(n, forget, retain)
@@ -98,7 +103,7 @@ class ProjectiveResidualUpdate:
             totals = _Totals(part_r.gram + part_f.gram, part_r.moment + part_f.moment, None)
         X_forget = model.design(forget.X)
         w, z = working_response(X_forget, forget.y, theta)
-        ridge = model.l2 * (n - m if self.variant == "paper" else 1.0)
+        ridge = float(model.l2) * (n - m if self.variant == "paper" else 1.0)
         lko = leave_k_out_predictions(totals.gram, totals.moment, ridge, X_forget, w, z)
         residual_rows = X_forget if self.variant == "paper" else totals.rows[:m]
         g = X_forget.T @ (residual_rows @ theta - lko)

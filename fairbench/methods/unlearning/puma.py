@@ -27,12 +27,12 @@ import torch
 from torch.func import functional_call, grad, jvp
 from torch.nn import functional as F
 
-from ...core.errors import FairbenchError
 from ...datasets.base import Split
-from ..learners._torch_classifier import (
-    check_positive, check_torch_classifier, frozen_copy, generator, split_tensors, threads_limited,
-)
-from ..base import MethodEntry
+from .._checks import check_choice, check_positive
+from ..learners._torch_classifier import check_torch_classifier, frozen_copy, split_tensors
+from .._random import torch_generator
+from .._threads import limited_threads
+from ..base import MethodEntry, Unlearner
 from ..registry import register_method
 
 PARAMETERS = ("all", "head")
@@ -62,22 +62,23 @@ def conjugate_gradient(hvp: Callable[[torch.Tensor], torch.Tensor], b: torch.Ten
     return x
 
 
-class Puma:
+class Puma(Unlearner):
     def __init__(self, support: float = 0.1, damping: float = 0.1, cg_iterations: int = 50,
                  hessian_rows: int = 8192, scale: float = 1.0, parameters: str = "all",
                  random_state: int | None = None):
-        if parameters not in PARAMETERS:
-            raise FairbenchError(f"parameters must be one of {', '.join(PARAMETERS)}, got '{parameters}'")
-        check_positive(support=support, damping=damping, cg_iterations=cg_iterations, hessian_rows=hessian_rows,
-                       scale=scale)
-        self.support, self.damping = min(float(support), 1.0), float(damping)
-        self.cg_iterations, self.hessian_rows = int(cg_iterations), int(hessian_rows)
-        self.scale, self.parameters, self.random_state = float(scale), parameters, random_state
+        self._store(locals())
 
-    @threads_limited
+    def _check_params(self) -> None:
+        check_choice("parameters", self.parameters, PARAMETERS)
+        check_positive(support=self.support, damping=self.damping, cg_iterations=self.cg_iterations,
+                       hessian_rows=self.hessian_rows, scale=self.scale)
+
+    @limited_threads()
     def unlearn(self, model: Any, forget: Split, retain: Split) -> Any:
+        self._check_params()
         check_torch_classifier(model, "PUMA")
-        gen = generator(self.random_state)
+        support, damping, scale = min(float(self.support), 1.0), float(self.damping), float(self.scale)
+        gen = torch_generator(self.random_state)
         net = frozen_copy(model.network_)
         prefix = "head." if self.parameters == "head" else ""
         names = [k for k, _ in net.named_parameters() if k.startswith(prefix)]
@@ -94,29 +95,29 @@ class Puma:
 
         xf, yf = split_tensors(model, forget)
         xr, yr = split_tensors(model, retain)
-        rows = torch.randperm(len(xr), generator=gen)[: self.hessian_rows]
+        rows = torch.randperm(len(xr), generator=gen)[: int(self.hessian_rows)]
         xh, yh = xr[rows], yr[rows]
         mean_loss = grad(lambda f: losses(f, xh, yh).mean())
 
         def hvp(v: torch.Tensor) -> torch.Tensor:
-            return jvp(mean_loss, (theta,), (v,))[1] + self.damping * v
+            return jvp(mean_loss, (theta,), (v,))[1] + damping * v
 
         def solve(b: torch.Tensor) -> torch.Tensor:
-            return conjugate_gradient(hvp, b, self.cg_iterations)
+            return conjugate_gradient(hvp, b, int(self.cg_iterations))
 
         g_forget = grad(lambda f: losses(f, xf, yf).sum())(theta)
         classes = [c for c in torch.unique(yr).tolist()]
         directions = [solve(grad(lambda f, c=c: losses(f, xr[yr == c], yr[yr == c]).mean())(theta)) for c in classes]
         A = torch.stack([jvp(lambda f: losses(f, xr, yr), (theta,), (u,))[1] for u in directions])  # (K, n_r)
         c = torch.stack([u @ g_forget for u in directions])
-        k = max(len(classes), int(round(self.support * len(xr))))
+        k = max(len(classes), int(round(support * len(xr))))
         chosen = torch.topk(A.norm(dim=0), k=min(k, len(xr))).indices
         A_s = A[:, chosen].double()
         gram = A_s @ A_s.T + 1e-12 * torch.eye(len(classes), dtype=torch.float64)
         w = torch.zeros(len(xr))
         w[chosen] = (A_s.T @ torch.linalg.solve(gram, c.double())).float()
         g_reweight = grad(lambda f: (w * losses(f, xr, yr)).sum())(theta)
-        delta = self.scale * solve(g_forget - g_reweight) / len(xr)
+        delta = scale * solve(g_forget - g_reweight) / len(xr)
         self.report_ = {"weights_l1": float(w.abs().sum()), "support_rows": float(len(chosen)),
                         "step_norm": float(delta.norm())}
 

@@ -12,11 +12,11 @@ from typing import Any
 
 from ...datasets.base import Split
 from .._fitting import clone, fit_on
-from ..base import MethodEntry
+from ..base import MethodEntry, Unlearner
 from ..registry import register_method
 
 
-class Retrain:
+class Retrain(Unlearner):
     def unlearn(self, model: Any, forget: Split, retain: Split) -> Any:
         return fit_on(clone(model), retain)
 

@@ -15,18 +15,20 @@ kd_T = 4) for image models; explicit parameters override the preset.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 import torch
 from torch.nn import functional as F
 
-from ...core.errors import FairbenchError
 from ...datasets.base import Split
+from .._checks import check_choice, check_nonnegative, check_positive
 from ..learners._torch_classifier import (
-    batches, check_nonnegative, check_positive, check_torch_classifier, descend, frozen_copy, generator,
-    kl_teacher_student, optimiser, split_tensors, student_copy, threads_limited,
+    batches, check_torch_classifier, descend, frozen_copy, kl_teacher_student, optimiser, split_tensors,
+    student_copy,
 )
-from ..base import MethodEntry
+from .._random import torch_generator
+from .._threads import limited_threads
+from ..base import MethodEntry, Unlearner
 from ..registry import register_method
 
 PRESETS = {
@@ -39,49 +41,61 @@ PRESETS = {
 }
 
 
-class Scrub:
-    def __init__(self, preset: str = "small", random_state: int | None = None, **overrides: Any):
-        if preset not in PRESETS:
-            raise FairbenchError(f"SCRUB preset must be one of {', '.join(PRESETS)}, got '{preset}'")
-        unknown = sorted(set(overrides) - set(PRESETS[preset]))
-        if unknown:
-            raise FairbenchError(f"SCRUB takes {', '.join(sorted(PRESETS[preset]))}; unknown: {', '.join(unknown)}")
-        cfg = {**PRESETS[preset], **overrides}
+class Scrub(Unlearner):
+    """Every setting but ``preset`` and ``random_state`` defaults to None: the preset's value."""
+
+    def __init__(self, preset: str = "small", optimizer: str | None = None, lr: float | None = None,
+                 weight_decay: float | None = None, momentum: float | None = None, epochs: int | None = None,
+                 msteps: int | None = None, lr_decay_epochs: Sequence[int] | None = None,
+                 lr_decay: float | None = None, alpha: float | None = None, gamma: float | None = None,
+                 kd_T: float | None = None, retain_batch: int | None = None, forget_batch: int | None = None,
+                 random_state: int | None = None):
+        self._store(locals())
+
+    def settings(self) -> dict[str, Any]:
+        """The preset with the explicitly given settings on top."""
+        check_choice("preset", self.preset, PRESETS)
+        given = {key: getattr(self, key) for key in PRESETS[self.preset] if getattr(self, key) is not None}
+        return {**PRESETS[self.preset], **given}
+
+    def _check_params(self) -> None:
+        cfg = self.settings()
         check_positive(lr=cfg["lr"], epochs=cfg["epochs"], kd_T=cfg["kd_T"], retain_batch=cfg["retain_batch"],
                        forget_batch=cfg["forget_batch"])
         check_nonnegative(alpha=cfg["alpha"], gamma=cfg["gamma"], msteps=cfg["msteps"],
                           weight_decay=cfg["weight_decay"])
-        self.preset, self.random_state = preset, random_state
-        for key, value in cfg.items():
-            setattr(self, key, value)
 
-    def lr_at(self, epoch: int) -> float:
-        return self.lr * self.lr_decay ** sum(epoch >= e for e in self.lr_decay_epochs)
+    @staticmethod
+    def lr_at(cfg: dict[str, Any], epoch: int) -> float:
+        return cfg["lr"] * cfg["lr_decay"] ** sum(epoch >= e for e in cfg["lr_decay_epochs"])
 
-    @threads_limited
+    @limited_threads()
     def unlearn(self, model: Any, forget: Split, retain: Split) -> Any:
+        self._check_params()
+        cfg = self.settings()
         check_torch_classifier(model, "SCRUB")
-        gen = generator(self.random_state)
+        gen = torch_generator(self.random_state)
         teacher = frozen_copy(model.network_)
         student = student_copy(model.network_)
         xf, _ = split_tensors(model, forget)
         xr, yr = split_tensors(model, retain)
-        opt = optimiser(student.parameters(), self.optimizer, self.lr, momentum=self.momentum,
-                        weight_decay=self.weight_decay)
-        for epoch in range(int(self.epochs)):
+        opt = optimiser(student.parameters(), cfg["optimizer"], cfg["lr"], momentum=cfg["momentum"],
+                        weight_decay=cfg["weight_decay"])
+        for epoch in range(int(cfg["epochs"])):
             for group in opt.param_groups:
-                group["lr"] = self.lr_at(epoch)
-            if epoch < self.msteps:
-                for rows in batches(len(xf), int(self.forget_batch), gen):
+                group["lr"] = self.lr_at(cfg, epoch)
+            if epoch < cfg["msteps"]:
+                for rows in batches(len(xf), int(cfg["forget_batch"]), gen):
                     with torch.no_grad():
                         t = teacher(xf[rows])
-                    loss = -kl_teacher_student(t, student(xf[rows]), self.kd_T)
+                    loss = -kl_teacher_student(t, student(xf[rows]), cfg["kd_T"])
                     descend(opt, loss)
-            for rows in batches(len(xr), int(self.retain_batch), gen):
+            for rows in batches(len(xr), int(cfg["retain_batch"]), gen):
                 with torch.no_grad():
                     t = teacher(xr[rows])
                 s = student(xr[rows])
-                loss = self.gamma * F.cross_entropy(s, yr[rows]) + self.alpha * kl_teacher_student(t, s, self.kd_T)
+                loss = (cfg["gamma"] * F.cross_entropy(s, yr[rows])
+                        + cfg["alpha"] * kl_teacher_student(t, s, cfg["kd_T"]))
                 descend(opt, loss)
         return model.with_network(student.eval())
 

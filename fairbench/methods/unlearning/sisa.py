@@ -28,66 +28,67 @@ import numpy as np
 from ...core.errors import FairbenchError
 from ...datasets.base import Split
 from .._fitting import fit_on
-from ..base import MethodEntry
+from .._random import seed_from
+from ..base import Learner, MethodEntry, Unlearner
 from ..registry import METHODS, register_method
 
 # The paper's SISA shards (fairunlearn): BCE + L2 logistic regression, no fairness penalty, no noise.
 LOGISTIC_SHARD_DEFAULTS = {"l2": 1e-4, "gamma": 0.0, "penalty": "none", "sigma": 0.0, "tol": 1e-12, "max_iter": 100}
 
 
-class ShardedEnsemble:
+class ShardedEnsemble(Learner):
     """``shards`` models of ``learner``; every other keyword is a parameter of the shard learner
     (for the default fair_logreg, on top of ``LOGISTIC_SHARD_DEFAULTS``)."""
 
+    _passthrough = "learner_params"
+
     def __init__(self, shards: int = 5, learner: str = "fair_logreg", random_state: int = 0, **learner_params: Any):
-        if int(shards) < 1:
-            raise FairbenchError(f"SISA needs at least one shard, got {shards}")
-        entry = METHODS.get(learner)
+        self._store(locals())
+
+    def _check_params(self) -> None:
+        if int(self.shards) < 1:
+            raise FairbenchError(f"SISA needs at least one shard, got {self.shards}")
+        entry = METHODS.get(self.learner)
         if entry.kind != "learner":
-            raise FairbenchError(f"SISA shards must be learners; '{learner}' is a {entry.kind}")
-        self.shards = int(shards)
-        self.learner = str(learner)
-        self.random_state = int(random_state)
-        self.learner_params = dict(learner_params)
-        self.shard_model(0)  # validates the shard parameters now
+            raise FairbenchError(f"SISA shards must be learners; '{self.learner}' is a {entry.kind}")
+        self.shard_model(0, seed_from(self.random_state))._check_params()  # the shard parameters
 
-    def get_params(self) -> dict:
-        return {"shards": self.shards, "learner": self.learner, "random_state": self.random_state,
-                **self.learner_params}
-
-    def shard_model(self, shard: int) -> Any:
+    def shard_model(self, shard: int, seed: int) -> Any:
         if self.learner == "fair_logreg":  # every shard shares the seed, as the paper's noise-free shards
-            params = {**LOGISTIC_SHARD_DEFAULTS, **self.learner_params, "random_state": self.random_state}
+            params = {**LOGISTIC_SHARD_DEFAULTS, **self.learner_params, "random_state": seed}
         else:
             params = dict(self.learner_params)
             if "random_state" in inspect.signature(METHODS.get(self.learner).factory).parameters:
-                params["random_state"] = self.random_state + shard
+                params["random_state"] = seed + shard
         try:
             return METHODS.get(self.learner).factory(**params)
         except TypeError as exc:
             raise FairbenchError(f"SISA's {self.learner} shards rejected the parameters {sorted(params)}: {exc}") from None
 
-    def fit(self, X: np.ndarray, y: np.ndarray, index: np.ndarray, s: np.ndarray | None = None) -> "ShardedEnsemble":
+    def fit(self, X: np.ndarray, y: np.ndarray, s: np.ndarray | None = None,
+            index: np.ndarray | None = None) -> "ShardedEnsemble":
+        self._check_params()
+        self.seed_ = seed_from(self.random_state)  # the shard assignment and the shards' seeds
         if index is None:
             raise FairbenchError("SISA identifies rows by Split.index; the training split has none")
         index = np.asarray(index)
         if len(np.unique(index)) != len(index):
             raise FairbenchError("SISA identifies rows by Split.index, which must be unique")
-        order = np.random.default_rng(self.random_state).permutation(len(index))
+        order = np.random.default_rng(self.seed_).permutation(len(index))
         shard_of_position = np.empty(len(index), dtype=np.int64)
-        for shard, positions in enumerate(np.array_split(order, self.shards)):
+        for shard, positions in enumerate(np.array_split(order, int(self.shards))):
             shard_of_position[positions] = shard
         sort = np.argsort(index)
         self.index_ = index[sort]
         self.shard_ = shard_of_position[sort]
         self.classes_ = np.unique(y)
-        self.models_ = [self._fit_shard(Split(X, y, s).subset(shard_of_position == k), k) for k in range(self.shards)]
+        self.models_ = [self._fit_shard(Split(X, y, s).subset(shard_of_position == k), k) for k in range(int(self.shards))]
         return self
 
     def _fit_shard(self, rows: Split, shard: int) -> Any:
         if len(np.unique(rows.y)) < 2:
             raise FairbenchError(f"SISA shard {shard} holds a single class and cannot be fitted")
-        return fit_on(self.shard_model(shard), rows)
+        return fit_on(self.shard_model(shard, self.seed_), rows)
 
     def shard_of(self, index: np.ndarray) -> np.ndarray:
         index = np.asarray(index)
@@ -107,7 +108,7 @@ class ShardedEnsemble:
         return self.classes_[np.argmax(share, axis=1)]
 
 
-class SisaUnlearner:
+class SisaUnlearner(Unlearner):
     def unlearn(self, model: Any, forget: Split, retain: Split) -> Any:
         if not isinstance(model, ShardedEnsemble) or not hasattr(model, "models_"):
             raise FairbenchError("SISA unlearning needs a fitted sisa_ensemble base model")
@@ -133,7 +134,6 @@ register_method(
         version="1",
         description="SISA base model: disjoint shards (BCE + L2 logistic regression, or any learner), majority vote",
         papers=("fairunlearn", "cfdebias"),
-        defaults={"shards": 5},  # fair_logreg shards get LOGISTIC_SHARD_DEFAULTS
     )
 )
 register_method(

@@ -52,8 +52,7 @@ class CfContinuousConfig(RunConfig):
     @classmethod
     def parse(cls, config: dict[str, Any]) -> "CfContinuousConfig":
         check_keys("", config, BASE_KEYS + cls.KEYS)
-        # this task never applied a method's registry defaults; its numbers were made without them
-        common = cls.common(config, kinds=("predictor",), use_defaults=False)
+        common = cls.common(config, kinds=("predictor",))
         evaluation = as_dict("evaluation", config.get("evaluation"))
         check_keys("evaluation", evaluation, ("counterfactuals",))
         return cls(**common, generator=VAESettings.from_dict(config.get("generator")),
@@ -70,7 +69,7 @@ def counterfactual_generator(config: CfContinuousConfig, data) -> AdversarialVAE
             _GENERATORS.pop(next(iter(_GENERATORS)))
         train = data.train
         _GENERATORS[key] = AdversarialVAE(config.generator, random_state=seed).fit(
-            train.X, _as_columns(train.s), train.y)
+            train.X, train.y, _as_columns(train.s))
     return _GENERATORS[key]
 
 
@@ -91,15 +90,15 @@ def run(config: CfContinuousConfig, deps: Mapping[str, Stored]) -> TaskResult:
     if uses_generator:
         model.use_generator(generator)
     start = time.perf_counter()
-    model.fit(train.X, a_train, train.y)
+    model.fit(train.X, train.y, a_train)
     fit_seconds = time.perf_counter() - start
     train_seconds = fit_seconds + (generator.fit_seconds_ if uses_generator else 0.0)
     predicted = model.predict(test.X, a_test)  # before the counterfactual matrices, as the tables were made
 
     rng = config.streams.numpy("evaluation")
     a_new = rng.uniform(a_train.min(axis=0), a_train.max(axis=0), size=(R, a_train.shape[1]))
-    factual = model.predict(generator.reconstruct(test.X, a_test, test.y), a_test)
-    stacked = generator.counterfactual(test.X, a_test, test.y, a_new)
+    factual = model.predict(generator.reconstruct(test.X, test.y, a_test), a_test)
+    stacked = generator.counterfactual(test.X, test.y, a_test, a_new)
     counterfactual = model.predict(stacked, np.repeat(a_new, len(test), axis=0)).reshape(R, len(test))
     inputs = Inputs({"test": test}, dataset=data.name, values={
         "y": test.y, "pred": predicted, "factual": factual, "counterfactual": counterfactual})

@@ -45,8 +45,7 @@ class CfDiscreteConfig(RunConfig):
     @classmethod
     def parse(cls, config: dict[str, Any]) -> "CfDiscreteConfig":
         check_keys("", config, BASE_KEYS + cls.KEYS)
-        # this task never applied a method's registry defaults; its numbers were made without them
-        common = cls.common(config, kinds=("predictor",), use_defaults=False)
+        common = cls.common(config, kinds=("predictor",))
         return cls(**common, metrics=metric_names(config.get("metrics"), "cf_discrete", CF_DISCRETE_INPUTS,
                                                   DEFAULT_METRICS))
 
@@ -59,7 +58,7 @@ def run(config: CfDiscreteConfig, deps: Mapping[str, Stored]) -> TaskResult:
         raise FairbenchError(f"task cf_discrete needs a discrete sensitive attribute; {data.name} has none")
     model = config.method.build(random_state=config.streams.seed("method"))
     start = time.perf_counter()
-    model.fit(data.train.X, data.train.s, data.train.y)
+    model.fit(data.train.X, data.train.y, data.train.s)
     fit_seconds = time.perf_counter() - start
 
     def predict(X: np.ndarray, s: np.ndarray) -> np.ndarray:

@@ -88,7 +88,7 @@ def _accepts(annotation: Any, default: Any, value: Any) -> bool:
 
 @dataclass(frozen=True)
 class MethodSpec:
-    """A method and the parameters a run gives it (defaults of its registry entry filled in)."""
+    """A method and the parameters a run gives it (the constructor's defaults fill the rest)."""
 
     name: str
     kind: str
@@ -98,7 +98,7 @@ class MethodSpec:
 
     @classmethod
     def parse(cls, name: Any, params: Any, *, where: str = "method", kinds: tuple[str, ...] = (),
-              use_defaults: bool = True, params_where: str | None = None) -> "MethodSpec":
+              params_where: str | None = None) -> "MethodSpec":
         """Check ``params`` against the constructor of method ``name`` (``where``/``params_where``: the
         keys error messages name)."""
         entry = method_entry(name, where)
@@ -119,12 +119,10 @@ class MethodSpec:
                 expected = named[key].annotation if named[key].annotation is not inspect.Parameter.empty \
                     else type(named[key].default).__name__
                 raise refuse(f"{params_where}.{key}", f"{value!r} is not of type {expected}", f"a value of type {expected}")
-        missing = [n for n, p in named.items() if p.default is p.empty and n not in given
-                   and not (use_defaults and n in entry.defaults)]
+        missing = [n for n, p in named.items() if p.default is p.empty and n not in given]
         if missing:
             raise refuse(f"{params_where}.{missing[0]}", f"method '{entry.name}' needs it", named)
-        full = {**entry.defaults, **given} if use_defaults else given
-        return cls(entry.name, entry.kind, full, tuple(named), open_ended)
+        return cls(entry.name, entry.kind, given, tuple(named), open_ended)
 
     @property
     def takes_random_state(self) -> bool:
@@ -254,15 +252,13 @@ class RunConfig:
         return load_dataset(self.dataset, seed=self.streams.seed("split"), params=self.dataset_params)
 
     @classmethod
-    def common(cls, config: dict[str, Any], *, kinds: tuple[str, ...], held: Iterable[str] = (),
-               use_defaults: bool = True) -> dict[str, Any]:
+    def common(cls, config: dict[str, Any], *, kinds: tuple[str, ...], held: Iterable[str] = ()) -> dict[str, Any]:
         """The shared fields, checked, as keyword arguments for a subclass."""
         seed = config.get("seed", 0)
         if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
             raise refuse("seed", f"expected a non-negative integer, got {seed!r}", "0, 1, 2, ...")
         return {
-            "method": MethodSpec.parse(config.get("method"), config.get("params"), kinds=kinds,
-                                       use_defaults=use_defaults),
+            "method": MethodSpec.parse(config.get("method"), config.get("params"), kinds=kinds),
             "dataset": dataset_name(config.get("dataset")),
             "dataset_params": as_dict("dataset_params", config.get("dataset_params")),
             "seed": seed,

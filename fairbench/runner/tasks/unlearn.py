@@ -77,7 +77,7 @@ def _check_inner_learner(outer: MethodSpec, where: str) -> None:
     does not: they are checked against the inner learner's signature."""
     for inner in _inner_learner(outer.params):
         extra = {k: v for k, v in outer.params.items() if k not in outer.accepted}
-        MethodSpec.parse(inner, extra, where=f"{where}.learner", kinds=("learner",), use_defaults=False,
+        MethodSpec.parse(inner, extra, where=f"{where}.learner", kinds=("learner",),
                          params_where=where)
 
 
@@ -142,8 +142,7 @@ class UnlearnConfig(RunConfig):
         if "method" not in model:
             raise refuse("model.method", "missing: an unlearning run needs its original model", "a learner")
         check_keys("model", model, ("method", "params"))
-        learner = MethodSpec.parse(model["method"], model.get("params"), where="model", kinds=("learner",),
-                                   use_defaults=False)
+        learner = MethodSpec.parse(model["method"], model.get("params"), where="model", kinds=("learner",))
         _check_inner_learner(learner, "model.params")
         reference_name = _reference_name(config)
         reference = None if reference_name is None else MethodSpec.parse(

@@ -5,8 +5,9 @@ A cell's run configuration is the merge of ``defaults.run``, its row's ``run``, 
 the seed is left out: a cell aggregates the runs of its seeds.
 
 Cell expectations: ``reproduce`` (``check`` fails if it does not), ``deviates: <why>`` (known not
-to match; rendered and explained, never failing) and ``reported-only: <why>`` (the paper's number is
-shown, ours is informative at most, e.g. hardware-dependent run times).
+to match; rendered and explained; ``check`` fails when it reproduces after all, as a strict xfail) and
+``reported-only: <why>`` (the paper's number is shown, ours is informative at most, e.g.
+hardware-dependent run times). :class:`Tolerance` states when a value reproduces.
 """
 
 from __future__ import annotations

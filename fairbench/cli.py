@@ -324,7 +324,7 @@ def reproduce(
         None, help="write the rendered tables under this folder (default: $FAIRBENCH_TABLES or <results>/tables)"),
 ):
     """Run every missing cell of a table, then render it (markdown, LaTeX, CSV under <results>/tables/;
-    the committed reference tables change only through `fairbench baseline update`).
+    the committed reference tables change only through `fairbench baseline update` or --out tables).
 
     With --datasets / --methods only the selected cells run; the whole table is still rendered, the
     other cells from whatever records exist (else "not run")."""

@@ -280,3 +280,15 @@ def test_relative_tolerance_away_from_zero_is_accepted(tmp_path):
     path = tmp_path / "ok.yaml"
     path.write_text(HEAD.format(table="ok") + "cells:\n  acc:\n    A: {reported: '0.5744', tolerance: {rel: 0.01}}\n")
     assert load_spec(path).cell("acc", "A").tolerance.rel == 0.01
+
+
+def test_your_tables_and_the_committed_ones_are_different_folders(tmp_path, monkeypatch):
+    from fairbench.core import settings
+
+    monkeypatch.delenv("FAIRBENCH_TABLES", raising=False)
+    monkeypatch.delenv("FAIRBENCH_BASELINE", raising=False)
+    monkeypatch.setenv("FAIRBENCH_RESULTS", str(tmp_path / "results"))
+    assert settings.tables_dir() == tmp_path / "results" / "tables"
+    assert settings.baseline_dir() == settings.benchmarks_dir().parent / "tables" != settings.tables_dir()
+    monkeypatch.setenv("FAIRBENCH_TABLES", str(tmp_path / "mine"))
+    assert settings.tables_dir() == tmp_path / "mine"

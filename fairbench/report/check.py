@@ -47,16 +47,18 @@ class Finding:
 
     subject: str
     verdict: Verdict = Verdict.SKIPPED
-    messages: list[str] = field(default_factory=list)
+    messages: list[tuple[Verdict, str]] = field(default_factory=list)
 
     def add(self, verdict: Verdict, message: str) -> None:
         if _SEVERITY.index(verdict) > _SEVERITY.index(self.verdict):
             self.verdict = verdict
-        self.messages.append(message)
+        self.messages.append((verdict, message))
 
     @property
     def message(self) -> str:
-        return "; ".join(self.messages)
+        """What happened, the most severe first (a failure leads its line)."""
+        ordered = sorted(self.messages, key=lambda item: -_SEVERITY.index(item[0]))
+        return "; ".join(text for _, text in ordered)
 
 
 @dataclass
@@ -164,7 +166,7 @@ def check_table(table: TableSpec, results: dict[tuple[str, str], CellResult], cl
     report.stale = [result for result in results.values() if result.stale]
     rerun = f"fairbench reproduce {table.ref}" + ("" if scale == "paper" else f" --scale {scale}")
     if not any(result.records for result in results.values()):
-        report.findings.append(Finding("records", Verdict.FAIL, [f"no records: run {rerun}"]))
+        report.findings.append(Finding("records", Verdict.FAIL, [(Verdict.FAIL, f"no records: run {rerun}")]))
     baseline = None
     if baseline_root is not None:
         baseline = read_baseline(baseline_root, table)

@@ -250,6 +250,7 @@ def test_ob_table1_at_mini_scale_renders_no_tick_and_no_cross(tmp_path, monkeypa
     assert "Scale: mini" in text and "~ stand-in (not compared with the paper at this scale)" in text
     table_body = text.split("| ", 1)[1].split("Notes:")[0]  # the grid, after the header's legend
     assert "✓" not in table_body and "✗" not in table_body and " ~" in table_body
+    assert r"$\sim$ \\" in render(table, results, "latex", "mini")  # the mark, not LaTeX's non-breaking space
 
 
 def test_the_tolerance_is_k_standard_errors_of_the_difference():

@@ -192,7 +192,7 @@ def _latex_escape(text: str) -> str:
         text = text.replace(char, repl)
     return (text.replace("±", r"$\pm$").replace("✓", r"\checkmark").replace("✗", r"$\times$")
             .replace("–", "--").replace("†", r"$\dagger$").replace("−", "-").replace("·", r"$\cdot$")
-            .replace("|", r"$|$").replace(">", r"$>$"))
+            .replace("|", r"$|$").replace(">", r"$>$").replace("~", r"$\sim$"))  # ~ is a space in LaTeX
 
 
 def render_latex(table: TableSpec, results: dict[tuple[str, str], CellResult], scale: str = "paper") -> str:

@@ -1,6 +1,6 @@
 """The ``fairbench`` command line.
 
-Errors a user can cause print one line and exit with code 2; a failed ``check`` exits 1.
+Exit codes: 0 ok; 1 a regression (``check``) or a failed run; 2 a user error (one line, no traceback).
 """
 
 from __future__ import annotations
@@ -37,7 +37,8 @@ LIST_KINDS = ("papers", "tables", "methods", "datasets", "protocols", "metrics")
 def _global(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log more and show tracebacks of crashes.")):
     """Environment: FAIRBENCH_DATA (download cache, default ./data), FAIRBENCH_MIRROR (local mirror
     with <mirror>/<dataset>/<file>), FAIRBENCH_OFFLINE=1 (no network), FAIRBENCH_RESULTS (records,
-    default ./results), FAIRBENCH_TABLES (rendered tables, default ./tables)."""
+    default ./results), FAIRBENCH_TABLES (tables rendered from your runs, default <results>/tables),
+    FAIRBENCH_BASELINE (the committed reference tables check compares with, default the checkout's tables/)."""
     _state["verbose"] = verbose
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
@@ -283,8 +284,21 @@ def _names(option: str | None) -> set[str] | None:
     return names
 
 
-def _write_rendered(ref: str, scale: str) -> Path:
+def _write_table_files(table, results, folder: Path, scale: str) -> None:
+    """The markdown, LaTeX and CSV of a table (and its plots) into ``folder``."""
     from .report.plots import plot_table
+    from .report.render import render
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for fmt_name, suffix in (("md", "md"), ("latex", "tex"), ("csv", "csv")):
+        (folder / f"{table.table}.{suffix}").write_text(render(table, results, fmt_name, scale))
+    for plot in plot_table(table, results, folder):
+        console.print(f"plotted {plot}")
+
+
+def _write_rendered(ref: str, scale: str, out: Path | None = None) -> Path:
+    """Render a table from the records into ``out`` (default: the tables folder of your results, never
+    the committed reference tables unless ``out`` names them) and print its markdown."""
     from .report.render import render
     from .report.results import collect
     from .specs import load_table
@@ -292,12 +306,8 @@ def _write_rendered(ref: str, scale: str) -> Path:
 
     table = load_table(ref)
     results = collect(table, RecordStore(), scale)
-    folder = settings.tables_dir() / table.paper
-    folder.mkdir(parents=True, exist_ok=True)
-    for fmt_name, suffix in (("md", "md"), ("latex", "tex"), ("csv", "csv")):
-        (folder / f"{table.table}.{suffix}").write_text(render(table, results, fmt_name, scale))
-    for plot in plot_table(table, results, folder):
-        console.print(f"plotted {plot}")
+    folder = (out or settings.tables_dir()) / table.paper
+    _write_table_files(table, results, folder, scale)
     sys.stdout.write(render(table, results, "md", scale))
     sys.stdout.flush()
     return folder / f"{table.table}.md"
@@ -312,8 +322,11 @@ def reproduce(
     force: bool = typer.Option(False, help="recompute cached cells"),
     datasets: Optional[str] = typer.Option(None, help="only the cells on these datasets, comma-separated (e.g. adult,german)"),
     methods: Optional[str] = typer.Option(None, help="only the cells of these methods, comma-separated registry names"),
+    out: Optional[Path] = typer.Option(
+        None, help="write the rendered tables under this folder (default: $FAIRBENCH_TABLES or <results>/tables)"),
 ):
-    """Run every missing cell of a table, then render it (markdown, LaTeX, CSV under tables/).
+    """Run every missing cell of a table, then render it (markdown, LaTeX, CSV under <results>/tables/;
+    the committed reference tables change only through `fairbench baseline update` or --out tables).
 
     With --datasets / --methods only the selected cells run; the whole table is still rendered, the
     other cells from whatever records exist (else "not run")."""
@@ -376,7 +389,7 @@ def reproduce(
         if not_implemented:
             console.print(f"  not runnable: not implemented here: {', '.join(not_implemented)}")
         broken += failed
-        path = _write_rendered(table.ref, scale)
+        path = _write_rendered(table.ref, scale, out)
         console.print(f"rendered {path.parent}/{table.table}.{{md,tex,csv}}")
     if broken:
         raise typer.Exit(1)
@@ -414,49 +427,103 @@ def render(
 
 @app.command()
 def check(
-    refs: Optional[List[str]] = typer.Argument(None, help="PAPER:TABLE ... (default: every table with results)"),
-    scale: str = typer.Option("paper", help="which scale's records to check"),
+    refs: Optional[List[str]] = typer.Argument(None, help="PAPER:TABLE ... (default: every table with records)"),
+    scale: str = typer.Option("paper", help="which scale's records to check (mini: against a mini baseline only)"),
+    baseline: Optional[Path] = typer.Option(
+        None, help="folder of the committed tables to compare with (default: $FAIRBENCH_BASELINE or tables/)"),
+    paper_only: bool = typer.Option(False, "--paper-only", help="compare with the paper only, not with the baseline"),
+    strict: bool = typer.Option(False, help="claims evaluated on part of their scopes (data absent here) fail too"),
+    junit: Optional[Path] = typer.Option(None, help="also write the results as JUnit XML to this file"),
 ):
-    """Compare stored results with the paper's values and evaluate the table's claims; exit 1 if a
-    cell expected to reproduce does not, or a claim expected to hold fails."""
-    from .report.check import check_table
+    """Compare the records with the paper and with the committed baseline, and evaluate the claims.
+
+    Exit 0 when nothing regressed; 1 when a cell leaves its tolerance or drifts from the baseline, a
+    declared deviation or failing claim unexpectedly reproduces, a claim has scopes that were not run,
+    or there are no records; 2 on a usage error."""
+    from .report.check import Verdict, check_table, junit_xml
     from .report.claims import check_claims
     from .report.results import collect
-    from .specs import load_table, spec_paths
+    from .specs import SCALES, load_table, spec_paths
     from .store import RecordStore
 
+    if scale not in SCALES:
+        raise FairbenchError(f"unknown scale '{scale}'; known: {', '.join(SCALES)}")
+    baseline_root = None if paper_only else (baseline or settings.baseline_dir())
+    if baseline is not None and not baseline.is_dir():
+        raise FairbenchError(f"--baseline {baseline}: no such folder")
     store = RecordStore()
     names = [r for ref in refs for r in _refs(ref)] if refs else list(spec_paths())
-    failed = False
+    reports = []
     for ref in names:
         table = load_table(ref)
         results = collect(table, store, scale)
         if not refs and not any(r.records for r in results.values()):
             continue
-        report = check_table(table, results)
-        claims = check_claims(table, results)
-        for claim in claims:
-            colour = "red" if claim.failing else ("green" if claim.status == "holds" else "yellow")
-            console.print(f"[{colour}]claim[/{colour}] {ref} {claim.summary()}", highlight=False)
-        for result in report.failing:
-            cell = result.cell
-            ours = "no result" if result.value is None else f"ours {result.value:.6g}"
-            console.print(
-                f"[red]FAIL[/red] {ref} {cell.row}/{cell.column}: {ours}, paper {cell.reported}, "
-                f"tolerance {cell.tolerance.describe()} — {result.reason}"
-            )
+        report = check_table(table, results, check_claims(table, results), baseline_root, scale, strict)
+        reports.append(report)
+        colours = {Verdict.FAIL: "red", Verdict.PARTIAL: "yellow"}
+        for finding in report.findings:
+            if finding.verdict in colours:
+                colour = colours[finding.verdict]
+                console.print(f"[{colour}]{finding.verdict.value.upper()}[/{colour}] {ref} {finding.subject}: "
+                              f"{finding.message}", highlight=False, markup=True)
+        for note in report.notes:
+            console.print(f"[yellow]note[/yellow] {ref}: {note}", highlight=False)
         for result in report.stale:
             console.print(f"[yellow]stale[/yellow] {ref} {result.cell.row}/{result.cell.column}: {result.stale}",
                           highlight=False)
-        failing_claims = sum(claim.failing for claim in claims)
+        counts = {verdict: len(report.with_verdict(verdict)) for verdict in Verdict}
         console.print(
-            f"{ref}: {len(report.passing)} reproduced, {len(report.failing)} failing, {len(report.skipped)} not checked"
-            + (f", {len(report.stale)} from records of older code" if report.stale else "")
-            + (f"; claims: {len(claims) - failing_claims} ok, {failing_claims} failing" if claims else "")
-        )
-        failed |= not report.ok or failing_claims > 0
-    if failed:
+            f"{ref}: {counts[Verdict.OK]} ok, {counts[Verdict.FAIL]} failing, {counts[Verdict.PARTIAL]} partial, "
+            f"{counts[Verdict.SKIPPED]} not checked" + (f", {len(report.stale)} from records of older code" if report.stale else ""),
+            highlight=False)
+    if junit is not None:
+        junit.parent.mkdir(parents=True, exist_ok=True)
+        junit.write_text(junit_xml(reports))
+        console.print(f"wrote {junit}")
+    if not reports:
+        err_console.print("no records: run `fairbench reproduce PAPER:TABLE` first (or name the tables to check)",
+                          highlight=False)
         raise typer.Exit(1)
+    if not all(report.ok for report in reports):
+        raise typer.Exit(1)
+
+
+baseline_app = typer.Typer(help="The committed reference tables that `check` compares with.", no_args_is_help=True)
+app.add_typer(baseline_app, name="baseline")
+
+
+@baseline_app.command("update")
+def baseline_update(
+    refs: List[str] = typer.Argument(..., help="PAPER:TABLE ... (or PAPER:all, all)"),
+    scale: str = typer.Option("paper", help="which scale's records become the baseline"),
+    baseline: Optional[Path] = typer.Option(None, help="folder of the committed tables (default: $FAIRBENCH_BASELINE or tables/)"),
+):
+    """Rewrite the committed tables (CSV, markdown, LaTeX, plots) from the current records and print
+    the cells that changed: the deliberate way to accept new numbers."""
+    from .report.baseline import changed_cells, parse_baseline, read_baseline
+    from .report.render import render
+    from .report.results import collect
+    from .specs import SCALES, load_table
+    from .store import RecordStore
+
+    if scale not in SCALES:
+        raise FairbenchError(f"unknown scale '{scale}'; known: {', '.join(SCALES)}")
+    root = baseline or settings.baseline_dir()
+    store = RecordStore()
+    for ref in [r for ref in refs for r in _refs(ref)]:
+        table = load_table(ref)
+        results = collect(table, store, scale)
+        if not any(result.records for result in results.values()):
+            raise FairbenchError(f"{ref}: no records at scale {scale}; run `fairbench reproduce {ref}` first")
+        old = read_baseline(root, table)
+        new = parse_baseline(render(table, results, "csv", scale), root / table.paper / f"{table.table}.csv")
+        _write_table_files(table, results, root / table.paper, scale)
+        changes = changed_cells(old, new)
+        console.print(f"{ref}: wrote {root / table.paper / table.table}.{{csv,md,tex}}; "
+                      f"{len(changes)} cell(s) changed", highlight=False)
+        for line in changes:
+            console.print(f"  {line}", highlight=False, markup=False)
 
 
 def main() -> None:

@@ -5,8 +5,9 @@ A cell's run configuration is the merge of ``defaults.run``, its row's ``run``, 
 the seed is left out: a cell aggregates the runs of its seeds.
 
 Cell expectations: ``reproduce`` (``check`` fails if it does not), ``deviates: <why>`` (known not
-to match; rendered and explained, never failing) and ``reported-only: <why>`` (the paper's number is
-shown, ours is informative at most, e.g. hardware-dependent run times).
+to match; rendered and explained; ``check`` fails when it reproduces after all, as a strict xfail) and
+``reported-only: <why>`` (the paper's number is shown, ours is informative at most, e.g.
+hardware-dependent run times). :class:`Tolerance` states when a value reproduces.
 """
 
 from __future__ import annotations
@@ -24,24 +25,47 @@ from .core.errors import FairbenchError
 EXPECTATIONS = ("reproduce", "deviates", "reported-only")
 
 
+DEFAULT_K = 2.0  # standard errors of the difference within which a value reproduces
+FLOAT_SLACK = 1e-12  # differences this small are floating-point noise, never a deviation
+NEAR_ZERO_UNITS = 10  # a paper value under this many units of its last printed digit is "near zero"
+
+
+def standard_error_of_difference(ours_std: float | None, ours_n: int, paper_std: float | None,
+                                 paper_n: int | None) -> float:
+    """SE of (mean of ours − mean of theirs) = sqrt(s_ours²/n_ours + s_paper²/N_paper).
+
+    A side without a spread (one run, no printed std, or an unknown number of runs behind the printed
+    std) contributes nothing: it is taken as exact."""
+    variance = 0.0
+    if ours_std is not None and ours_n >= 2:
+        variance += ours_std ** 2 / ours_n
+    if paper_std is not None and paper_n:
+        variance += paper_std ** 2 / paper_n
+    return variance ** 0.5
+
+
 @dataclass
 class Tolerance:
+    """When ours reproduces the paper: |ours − paper| ≤ max(abs, rel·|paper|, k·SE of the difference).
+
+    ``abs`` and ``rel`` are justified per metric in the spec; ``k`` multiplies the standard error of
+    the difference of the two means (:func:`standard_error_of_difference`), so our own spread never
+    widens the window by itself: it enters divided by √n, as the paper's does by √N."""
+
     abs: float | None = None
     rel: float | None = None
-    k_std: float | None = None
+    k: float = DEFAULT_K
 
-    def allows(self, ours: float, paper: float, ours_std: float | None, paper_std: float | None) -> bool:
-        diff = abs(ours - paper)
-        bounds = []
+    def bound(self, paper: float, standard_error: float) -> float:
+        bounds = [self.k * standard_error]
         if self.abs is not None:
             bounds.append(self.abs)
         if self.rel is not None:
             bounds.append(self.rel * abs(paper))
-        if self.k_std is not None:
-            spread = max(x for x in (ours_std or 0.0, paper_std or 0.0))
-            bounds.append(self.k_std * spread)
-        # Values are printed rounded; half a unit in the last printed place is never a deviation.
-        return bool(bounds) and diff <= max(bounds) + 1e-12
+        return max(bounds)
+
+    def allows(self, ours: float, paper: float, standard_error: float) -> bool:
+        return abs(ours - paper) <= self.bound(paper, standard_error) + FLOAT_SLACK
 
     def describe(self) -> str:
         parts = []
@@ -49,9 +73,15 @@ class Tolerance:
             parts.append(f"±{self.abs:g}")
         if self.rel is not None:
             parts.append(f"±{self.rel:.0%} rel")
-        if self.k_std is not None:
-            parts.append(f"±{self.k_std:g}·std")
-        return " or ".join(parts) or "none"
+        parts.append(f"±{self.k:g}·SE")
+        return " or ".join(parts)
+
+
+def printed_unit(text: str) -> float:
+    """One unit of the last printed digit of a number as printed: '0.5744' → 1e-4, '1.7e-06' → 1e-7, '12' → 1."""
+    mantissa, _, exponent = text.strip().lower().partition("e")
+    decimals = len(mantissa.split(".", 1)[1]) if "." in mantissa else 0
+    return 10.0 ** (int(exponent or 0) - decimals)
 
 
 @dataclass
@@ -68,6 +98,7 @@ class CellSpec:
     reason: str = ""
     source: str = ""
     factor: float = 1.0  # our metric × factor is what the paper prints (e.g. 100 for percentages)
+    reported_n: int | None = None  # runs behind the paper's std (None: unknown, the paper value is taken as exact)
 
 
 @dataclass
@@ -162,9 +193,30 @@ def _parse_expect(raw: str | None, path: Path, where: str) -> tuple[str, str]:
     return kind, reason.strip()
 
 
-def _tolerance(raw: dict[str, Any] | None) -> Tolerance:
+TOLERANCE_KEYS = ("abs", "rel", "k")
+
+
+def _tolerance(raw: dict[str, Any] | None, reported: str | None, path: Path, where: str) -> Tolerance:
     raw = raw or {}
-    return Tolerance(abs=raw.get("abs"), rel=raw.get("rel"), k_std=raw.get("k_std"))
+    if "k_std" in raw:
+        raise FairbenchError(
+            f"{path}: {where}: tolerance 'k_std' was removed (k × max(our std, paper std) let our own noise "
+            f"widen the window); use 'k', standard errors of the difference (benchmarks/README.md)")
+    unknown = sorted(set(raw) - set(TOLERANCE_KEYS))
+    if unknown:
+        raise FairbenchError(f"{path}: {where}: unknown tolerance key(s) {', '.join(unknown)}; known: "
+                             f"{', '.join(TOLERANCE_KEYS)}")
+    tolerance = Tolerance(abs=raw.get("abs"), rel=raw.get("rel"), k=float(raw.get("k", DEFAULT_K)))
+    if tolerance.rel is not None and reported is not None:
+        try:
+            paper = float(reported)
+        except ValueError:
+            paper = None
+        if paper is not None and abs(paper) < NEAR_ZERO_UNITS * printed_unit(reported):
+            raise FairbenchError(
+                f"{path}: {where}: a relative tolerance on a paper value near zero ('{reported}', under "
+                f"{NEAR_ZERO_UNITS} units of its last printed digit) allows almost nothing; give an absolute one")
+    return tolerance
 
 
 # libyaml's loader when PyYAML was built with it: the same documents, parsed about ten times faster
@@ -210,15 +262,18 @@ def load_spec(path: Path) -> TableSpec:
                 tolerance = _merge(defaults.get("tolerance"), row_extra[row.id].get("tolerance"),
                                    column_extra[column.id].get("tolerance"), raw.get("tolerance"))
                 reported = raw.get("reported")
+                reported = None if reported is None else str(reported)
+                reported_n = (raw.get("reported_n") or column_extra[column.id].get("reported_n")
+                              or row_extra[row.id].get("reported_n") or defaults.get("reported_n"))
                 cells[(row.id, column.id)] = CellSpec(
                     row=row.id,
                     column=column.id,
                     metric=metric,
                     run=_merge(defaults.get("run"), row_extra[row.id].get("run"), column_extra[column.id].get("run"), raw.get("run")),
                     seeds=int(raw.get("seeds") or column_extra[column.id].get("seeds") or defaults.get("seeds", 1)),
-                    reported=None if reported is None else str(reported),
+                    reported=reported,
                     reported_std=None if raw.get("reported_std") is None else str(raw["reported_std"]),
-                    tolerance=_tolerance(tolerance),
+                    tolerance=_tolerance(tolerance, reported, path, where),
                     expect=expect,
                     reason=reason,
                     source=raw.get("source") or doc.get("source", ""),
@@ -226,6 +281,7 @@ def load_spec(path: Path) -> TableSpec:
                         raw.get("factor") or column_extra[column.id].get("factor")
                         or row_extra[row.id].get("factor") or defaults.get("factor", 1.0)
                     ),
+                    reported_n=None if reported_n is None else int(reported_n),
                 )
         return TableSpec(
             paper=doc["paper"],

@@ -15,7 +15,7 @@ import pytest
 
 from fairbench.catalog import Catalog, MethodInfo, TaskInfo
 from fairbench.core.status import CellStatus
-from fairbench.report.check import check_table
+from fairbench.report.check import Verdict, check_table
 from fairbench.report.render import FORMATS, render
 from fairbench.report.results import collect
 from fairbench.specs import load_table
@@ -84,7 +84,8 @@ def test_failure_notes_are_read_as_data(demo):
     assert hsls.status == CellStatus.NOT_RUN and hsls.reason.startswith("data not available: hsls")
     assert not hsls.runnable  # data absent here: check skips the cell instead of failing it
     report = check_table(table, results)
-    assert hsls in report.skipped and not report.failing
+    finding = next(f for f in report.findings if f.subject == "acc/HSLS")
+    assert finding.verdict == Verdict.SKIPPED and "cannot run here" in finding.message
 
 
 def test_a_new_version_makes_current_records_stale(monkeypatch):

@@ -104,7 +104,7 @@ def test_process_executor_matches_serial(fb_env, demo_table):
 
 
 def test_check_skips_cells_whose_data_is_absent(fb_env, monkeypatch, tmp_path, demo_table):
-    from fairbench.report.check import check_table
+    from fairbench.report.check import Verdict, check_table
     from fairbench.report.results import collect
 
     monkeypatch.setenv("FAIRBENCH_DATA", str(tmp_path / "empty"))
@@ -114,4 +114,7 @@ def test_check_skips_cells_whose_data_is_absent(fb_env, monkeypatch, tmp_path, d
     results = collect(demo_table, RecordStore())
     assert all(r.status == "not-run" and "data not available" in r.reason for r in results.values())
     report = check_table(demo_table, results)
-    assert report.ok and len(report.skipped) == len(results)
+    cells = [finding for finding in report.findings if finding.subject != "records"]
+    assert len(cells) == len(results) and all(f.verdict == Verdict.SKIPPED for f in cells)
+    # nothing could be checked: the gate says so instead of passing
+    assert not report.ok and [f.subject for f in report.with_verdict(Verdict.FAIL)] == ["records"]

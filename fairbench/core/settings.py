@@ -36,5 +36,16 @@ def benchmarks_dir() -> Path:
 
 
 def tables_dir() -> Path:
-    """Where ``reproduce`` writes rendered tables: ``$FAIRBENCH_TABLES`` or ``./tables``."""
-    return Path(os.environ.get("FAIRBENCH_TABLES", "tables")).expanduser()
+    """Where ``reproduce`` writes the tables it renders from your runs: ``$FAIRBENCH_TABLES`` or
+    ``<results>/tables``, never the committed reference tables (:func:`baseline_dir`) unless asked."""
+    value = os.environ.get("FAIRBENCH_TABLES")
+    return Path(value).expanduser() if value else results_dir() / "tables"
+
+
+def baseline_dir() -> Path:
+    """The committed reference tables that ``check`` compares with and ``baseline update`` rewrites:
+    ``$FAIRBENCH_BASELINE`` or the ``tables/`` folder of the source checkout."""
+    value = os.environ.get("FAIRBENCH_BASELINE")
+    if value:
+        return Path(value).expanduser()
+    return Path(__file__).resolve().parents[2] / "tables"

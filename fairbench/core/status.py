@@ -30,6 +30,7 @@ class CellStatus(str, enum.Enum):
     NOT_RUN = "not-run"  # no record (the reason says why)
     REPORTED_ONLY = "reported-only"  # the paper's value is shown, never asserted
     NO_REFERENCE = "no-reference"  # ours, where the paper prints no number
+    STAND_IN = "stand-in"  # ours at a stand-in scale (e.g. --scale mini): never compared with the paper
 
 
 @dataclass(frozen=True)

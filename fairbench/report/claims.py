@@ -24,10 +24,11 @@ defaults to the current column in ``column`` scope):
   ``cols()``: the scope's column ids;
 - ``abs min max sum len all any zip mean``, ``nonincreasing(seq, tol=0)``, ``nondecreasing(seq, tol=0)``.
 
-A scope whose cells have no records (not run, data unavailable) is not evaluated. A claim ``holds``
-when every evaluated scope holds, ``fails`` when one does not, and is ``not-evaluable`` when no
-scope could be evaluated. It is *failing* (``fairbench check`` should exit 1) when it fails and was
-expected to hold.
+A scope whose cells have no records (not run, data unavailable) is not evaluated. A claim ``fails``
+when an evaluated scope fails, ``holds`` when every scope was evaluated and holds, is ``partial``
+when the evaluated scopes hold but some scopes were not evaluated, and ``not-evaluable`` when no
+scope could be evaluated. ``partial`` and ``not-evaluable`` are never "ok": ``fairbench check``
+(:mod:`fairbench.report.check`) says which scopes are missing and whether they can run here.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ from ..specs import TableSpec, load_spec, read_yaml
 from .results import CellResult
 
 SCOPES = ("column", "group", "table")
-STATUSES = ("holds", "fails", "not-evaluable")
+STATUSES = ("holds", "fails", "partial", "not-evaluable")
 
 _ALLOWED_NODES = (
     ast.Expression, ast.BoolOp, ast.And, ast.Or, ast.BinOp, ast.Add, ast.Sub, ast.Mult, ast.Div, ast.Pow,
@@ -62,6 +63,7 @@ class ScopeResult:
     outcome: bool | None  # None: not evaluated (cells missing)
     values: dict[str, float] = field(default_factory=dict)  # what the relation read, e.g. "newton/compas-1"
     message: str = ""
+    unavailable_here: bool = False  # not evaluated because a cell it needs cannot run here (data or method absent)
 
 
 @dataclass
@@ -70,7 +72,7 @@ class ClaimResult:
     statement: str
     source: str
     relation: str
-    status: str  # holds | fails | not-evaluable
+    status: str  # holds | fails | partial | not-evaluable
     expect: str  # holds | fails
     reason: str = ""  # why a failure is expected (from the spec)
     scopes: list[ScopeResult] = field(default_factory=list)
@@ -79,6 +81,10 @@ class ClaimResult:
     def failing(self) -> bool:
         """Fails although expected to hold: what ``fairbench check`` should count as a failure."""
         return self.status == "fails" and self.expect == "holds"
+
+    @property
+    def unevaluated(self) -> list[ScopeResult]:
+        return [s for s in self.scopes if s.outcome is None]
 
     @property
     def evaluated(self) -> int:
@@ -100,6 +106,10 @@ class ClaimResult:
 
 class _Missing(Exception):
     """A cell the relation needs has no records."""
+
+    def __init__(self, cell: str, runnable: bool):
+        super().__init__(cell)
+        self.runnable = runnable
 
 
 def _validate(expression: str, where: str) -> ast.Expression:
@@ -146,7 +156,7 @@ class _Scope:
             raise FairbenchError(f"relation names a cell that is not in the table: {row}/{col}")
         cell = self.results[(row, col)]
         if not cell.records:
-            raise _Missing(f"{row}/{col}")
+            raise _Missing(f"{row}/{col}", cell.runnable)
         return cell
 
     def _metric_values(self, row: str, metric: str, col: str | None) -> list[float]:
@@ -269,7 +279,7 @@ def check_claims(table: TableSpec | Path | str, results: dict[tuple[str, str], C
         scope_results = [_evaluate(code, results, rows, cols, current, label, claim.get("params") or {}, where)
                          for label, cols, current in scopes]
         outcomes = [s.outcome for s in scope_results if s.outcome is not None]
-        status = "not-evaluable" if not outcomes else ("holds" if all(outcomes) else "fails")
+        status = _claim_status(outcomes, len(scope_results))
         out.append(ClaimResult(
             id=str(claim["id"]), statement=str(claim["statement"]), source=str(claim.get("source", "")),
             relation=str(claim["relation"]), status=status, expect=expect, reason=reason, scopes=scope_results,
@@ -277,12 +287,21 @@ def check_claims(table: TableSpec | Path | str, results: dict[tuple[str, str], C
     return out
 
 
+def _claim_status(outcomes: list[bool], scopes: int) -> str:
+    if not outcomes:
+        return "not-evaluable"
+    if not all(outcomes):
+        return "fails"
+    return "holds" if len(outcomes) == scopes else "partial"
+
+
 def _evaluate(code, results, rows, columns, current, label, params, where) -> ScopeResult:
     scope = _Scope(results, rows, columns, current)
     try:
         value = eval(code, scope.namespace(dict(params)))  # noqa: S307 - validated, builtins removed
     except _Missing as missing:
-        return ScopeResult(label, None, dict(scope.read), f"no records for {missing}")
+        why = "no records" if missing.runnable else "cannot run here"
+        return ScopeResult(label, None, dict(scope.read), f"{why}: {missing}", unavailable_here=not missing.runnable)
     except FairbenchError:
         raise
     except Exception as exc:  # a relation that cannot be computed on these numbers is a spec error
@@ -303,7 +322,8 @@ def render_claims_markdown(claims: list[ClaimResult], max_values: int = 8) -> st
     """A markdown section listing every claim, its status and, for failing scopes, the numbers read."""
     if not claims:
         return ""
-    marks = {"holds": "✓ holds", "fails": "✗ fails", "not-evaluable": "– not evaluated"}
+    marks = {"holds": "✓ holds", "fails": "✗ fails", "partial": "~ holds on the evaluated scopes only",
+             "not-evaluable": "– not evaluated"}
     lines = ["### Claims", "", "| claim | statement | status | detail |", "|---|---|---|---|"]
     for claim in claims:
         status = marks[claim.status] + (" (expected)" if claim.expect == "fails" and claim.status == "fails" else "")

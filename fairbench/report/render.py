@@ -18,11 +18,11 @@ from tabulate import tabulate
 from ..core.errors import FairbenchError
 from ..core.status import CellStatus
 from ..specs import TableSpec
+from .baseline import CSV_COLUMNS
 from .claims import check_claims, render_claims_markdown
 from .results import MARKS, STALE_MARK, CellResult
 
 FORMATS = ("md", "latex", "csv", "json")
-CSV_COLUMNS = ["paper", "table", "row", "column", "value", "std", "n", "reported", "reported_std", "status"]
 
 
 def decimals_of(text: str | None, default: int = 4) -> int | None:
@@ -69,7 +69,7 @@ def _footnotes(table: TableSpec, results: dict[tuple[str, str], CellResult]) -> 
         if result.status == CellStatus.DEVIATES or (result.status == CellStatus.REPRODUCED and result.reason):
             mark = MARKS[result.status]
             notes.append(f"{mark} {_row_name(table, row)} / {_column_label(table, column)}: {result.reason}")
-        elif result.status in (CellStatus.NOT_RUN, CellStatus.REPORTED_ONLY) and result.reason:
+        elif result.status in (CellStatus.NOT_RUN, CellStatus.REPORTED_ONLY, CellStatus.STAND_IN) and result.reason:
             by_reason.setdefault(f"{MARKS[result.status]} {result.status.value}: {result.reason}", []).append((row, column))
     for (row, column), result in results.items():
         if result.stale:
@@ -129,7 +129,9 @@ def _header_block(table: TableSpec, results: dict[tuple[str, str], CellResult], 
         f"Source of the paper's values: {table.source}",
         f"Variant: {table.variant}. Scale: {scale}"
         + (f" ({table.scales[scale].get('note', 'shorter schedules, see the spec')})" if scale in table.scales else "")
-        + ". Cells: ours ± std (paper), status mark: ✓ reproduced, ✗ deviates, – not run, † reported only"
+        + ". Cells: ours ± std (paper), status mark: "
+        + ("~ stand-in (not compared with the paper at this scale), " if scale != "paper" else "")
+        + "✓ reproduced, ✗ deviates, – not run, † reported only"
         + (f"; {STALE_MARK}: made by an older version of the code (see the notes)." if stale else "."),
     ]
     if table.cell_format:
@@ -190,7 +192,7 @@ def _latex_escape(text: str) -> str:
         text = text.replace(char, repl)
     return (text.replace("±", r"$\pm$").replace("✓", r"\checkmark").replace("✗", r"$\times$")
             .replace("–", "--").replace("†", r"$\dagger$").replace("−", "-").replace("·", r"$\cdot$")
-            .replace("|", r"$|$").replace(">", r"$>$"))
+            .replace("|", r"$|$").replace(">", r"$>$").replace("~", r"$\sim$"))  # ~ is a space in LaTeX
 
 
 def render_latex(table: TableSpec, results: dict[tuple[str, str], CellResult], scale: str = "paper") -> str:

@@ -10,7 +10,8 @@ the versions that differ. Nothing here imports the runner, the methods or torch.
 Statuses (:class:`fairbench.core.status.CellStatus`): ``reproduced`` (within tolerance),
 ``deviates`` (outside tolerance, or a known deviation with its reason), ``not-run`` (no record;
 the reason says why), ``reported-only`` (the paper's value is shown for reference and never
-asserted), and ``no-reference`` (ours, where the paper prints no number to compare with).
+asserted), ``no-reference`` (ours, where the paper prints no number to compare with) and
+``stand-in`` (ours at a stand-in scale such as ``mini``: never compared with the paper).
 """
 
 from __future__ import annotations
@@ -25,11 +26,11 @@ from ..catalog import Catalog, catalog
 from ..core.errors import FairbenchError
 from ..core.hashing import request_hash
 from ..core.status import CellStatus, RunFailure
-from ..specs import CellSpec, TableSpec, cell_config
+from ..specs import CellSpec, TableSpec, cell_config, standard_error_of_difference
 from ..store import RecordStore
 
 MARKS = {CellStatus.REPRODUCED: "✓", CellStatus.DEVIATES: "✗", CellStatus.NOT_RUN: "–",
-         CellStatus.REPORTED_ONLY: "†", CellStatus.NO_REFERENCE: ""}
+         CellStatus.REPORTED_ONLY: "†", CellStatus.NO_REFERENCE: "", CellStatus.STAND_IN: "~"}
 STALE_MARK = "stale"  # after the status mark of a cell shown from records of older code
 
 
@@ -133,22 +134,27 @@ def collect_cell(table: TableSpec, cell: CellSpec, store: RecordStore, scale: st
     if std is not None and std < 1e-12 * max(1.0, abs(value)):
         std = 0.0  # identical runs up to floating-point noise
     result = CellResult(cell, CellStatus.NOT_RUN, value, std, len(array), records=records, stale=stale)
-    result.status, result.reason = _status(cell, value, std, result.reported, result.reported_std)
+    result.status, result.reason = _status(result, scale)
     return result
 
 
-def _status(cell: CellSpec, value: float, std: float | None, reported: float | None,
-            reported_std: float | None) -> tuple[CellStatus, str]:
+def _status(result: CellResult, scale: str) -> tuple[CellStatus, str]:
+    cell, value, reported = result.cell, result.value, result.reported
     if cell.expect == "reported-only":
         return CellStatus.REPORTED_ONLY, cell.reason
+    if scale != "paper":
+        return CellStatus.STAND_IN, f"scale {scale}: a stand-in run, never compared with the paper"
     if reported is None:
         return CellStatus.NO_REFERENCE, "the paper prints no value for this cell"
     if math.isnan(value):
         return CellStatus.DEVIATES, "our value is undefined (NaN)"
-    if cell.tolerance.allows(value, reported, std, reported_std):
+    error = standard_error_of_difference(result.std, result.n, result.reported_std, cell.reported_n)
+    if cell.tolerance.allows(value, reported, error):
         if cell.expect == "deviates":
             return CellStatus.REPRODUCED, f"within tolerance although expected to deviate ({cell.reason})"
         return CellStatus.REPRODUCED, ""
     if cell.expect == "deviates":
         return CellStatus.DEVIATES, cell.reason
-    return CellStatus.DEVIATES, f"|ours − paper| = {abs(value - reported):.4g} > {cell.tolerance.describe()}"
+    return CellStatus.DEVIATES, (f"|ours − paper| = {abs(value - reported):.4g} > "
+                                 f"{cell.tolerance.bound(reported, error):.4g} ({cell.tolerance.describe()}, "
+                                 f"SE {error:.2g})")

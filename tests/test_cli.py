@@ -102,6 +102,7 @@ def test_offline_without_mirror_is_a_clear_error(cli, fb_env, tmp_path, monkeypa
 
 
 @pytest.mark.slow
+@pytest.mark.needs_data("compas")
 def test_reproduce_then_check_ob_table2(cli, fb_env):
     """What users put in their own CI: reproduce ob:table2, then check it."""
     code, out, err = cli("reproduce", "ob:table2")
@@ -127,6 +128,7 @@ def test_reproduce_then_check_ob_table2(cli, fb_env):
     assert code == 0 and "ran 0" in out and "reused" in out
 
 
+@pytest.mark.needs_data("compas")
 def test_run_prints_and_stores_a_record(cli, fb_env):
     code, out, err = cli("run", "--method", "ftu", "--dataset", "compas@flap")
     assert code == 0, err
@@ -135,6 +137,7 @@ def test_run_prints_and_stores_a_record(cli, fb_env):
     assert "reused cached record" in out
 
 
+@pytest.mark.needs_data("compas")
 def test_train_caches_a_base_model(cli, fb_env):
     code, out, err = cli("train", "--dataset", "compas@fairunlearn", "--model", "logreg", "--seed", "1")
     assert code == 0, err
@@ -142,6 +145,7 @@ def test_train_caches_a_base_model(cli, fb_env):
     assert "reused" in cli("train", "--dataset", "compas@fairunlearn", "--model", "logreg", "--seed", "1")[1]
 
 
+@pytest.mark.needs_data("compas")
 def test_run_of_an_unlearning_cell_trains_its_base_model_first_and_reuses_it(cli, fb_env):
     from fairbench.store import RecordStore
 
@@ -165,6 +169,7 @@ def test_every_registered_dataset_has_a_source(fb_env):
             assert spec.urls or entry.source.obtain_note, (name, spec.name)
 
 
+@pytest.mark.needs_data("compas")
 def test_same_seed_same_numbers(cli, fb_env):
     from fairbench.runner.jobs import make_job, run_job
     from fairbench.store import RecordStore

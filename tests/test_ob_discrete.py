@@ -97,6 +97,7 @@ def test_bad_parameters_are_user_errors():
         _build("ob", predictor="f1", epochs=3)
 
 
+@pytest.mark.needs_data("compas")
 def test_table2_and_table5_reproduce_from_the_mirror(fb_env, cli):
     code, out, err = cli("reproduce", "ob:table5")
     assert code == 0, err

@@ -37,9 +37,9 @@ def user_cache() -> Path:
 
 def missing_data_reason(*names: str) -> str:
     """The one skip wording for a test whose data is absent."""
-    what = ", ".join(names) if names else "the data mirror's datasets"
+    what = f"dataset {', '.join(names)}" if names else "the data mirror's datasets"
     how = "; ".join(f"`fairbench download {name}`" for name in names) if names else "`fairbench download --all`"
-    return (f"needs dataset {what}: not in the cache {user_cache()} nor in a mirror (FAIRBENCH_MIRROR); "
+    return (f"needs {what}: not in the cache {user_cache()} nor in a mirror (FAIRBENCH_MIRROR); "
             f"get it with {how} or set FAIRBENCH_MIRROR to a folder holding <dataset>/<file>")
 
 

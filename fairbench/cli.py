@@ -26,9 +26,9 @@ from .core import settings
 from .core.errors import FairbenchError
 
 try:  # typer >= 0.20 carries its own copy of click
-    from typer._click.exceptions import ClickException, UsageError
+    from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
 except ImportError:  # pragma: no cover - older typer on top of click
-    from click.exceptions import ClickException, UsageError
+    from click.exceptions import ClickException, NoArgsIsHelpError, UsageError
 
 EXIT_CRASHED, EXIT_USER_ERROR, EXIT_PARTIAL = 1, 2, 3
 MAX_SEEDS = 100  # --seeds above this needs --yes: a typo (1000000) must not plan millions of jobs
@@ -690,6 +690,9 @@ def main() -> None:
     except FairbenchError as exc:
         err_console.print(f"error: {_one_line(str(exc))}", markup=False, highlight=False, soft_wrap=True)
         sys.exit(EXIT_USER_ERROR)
+    except NoArgsIsHelpError as exc:  # `fairbench` or `fairbench list`-like commands alone: the help, as click gives it
+        sys.stdout.write(exc.format_message() + "\n")
+        sys.exit(exc.exit_code)
     except UsageError as exc:  # bad option values, unknown options, missing arguments
         command = exc.ctx.command_path if exc.ctx is not None else "fairbench"
         err_console.print(f"error: {_one_line(exc.format_message())} (see `{command} --help`)",

@@ -84,9 +84,10 @@ def _flat(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 def choose_runs(config: dict[str, Any], default_task: str, scale: str = "paper") -> Choice:
     """The runs meant by ``config`` (method, dataset and the user's settings; ``task`` when the user
-    named one). The method's own task is kept when the user named a task, when the tables never run
-    the method on the dataset, or when they run it under that task; otherwise the tables' task and
-    configurations are used."""
+    named one). The task is the user's, else the method's own when the tables never run the method on
+    the dataset or run it under that task, else the one task the tables use. Under the method's own
+    task ``config`` runs as given; under another, the table configurations of that task that agree with
+    every setting the user gave (those of the first such table), or ``config`` itself when none agrees."""
     method, dataset = config["method"], config["dataset"]
     runs = table_runs(method, dataset, scale)
     tasks = sorted({str(run.config.get("task")) for run in runs})

@@ -1,6 +1,9 @@
 """The ``fairbench`` command line.
 
-Exit codes: 0 ok; 1 a regression (``check``) or a failed run; 2 a user error (one line, no traceback).
+Exit codes: 0 everything asked for ran (or was reused); 1 a run crashed (a bug: the failure note keeps
+the traceback) or ``check`` found a regression; 2 a user error (one line on stderr, no traceback);
+3 ``reproduce`` left cells that the spec can run without a result (data missing, method not
+implemented), unless ``--allow-missing``.
 """
 
 from __future__ import annotations
@@ -13,21 +16,33 @@ from typing import Any, List, Optional
 
 import typer
 import yaml
+from rich import box
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from .core import settings
 from .core.errors import FairbenchError
 
+try:  # typer >= 0.20 carries its own copy of click
+    from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
+except ImportError:  # pragma: no cover - older typer on top of click
+    from click.exceptions import ClickException, NoArgsIsHelpError, UsageError
+
+EXIT_CRASHED, EXIT_USER_ERROR, EXIT_PARTIAL = 1, 2, 3
+MAX_SEEDS = 100  # --seeds above this needs --yes: a typo (1000000) must not plan millions of jobs
+
 app = typer.Typer(
-    help="Reproduce the tables of fairness-aware unlearning and counterfactual-fairness papers.",
+    help="Reproduce the tables of fairness-aware unlearning and counterfactual-fairness papers. "
+         "Exit codes: 0 done, 1 a run crashed or check failed, 2 user error, 3 reproduce left cells without a result.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain click help: wraps at 80 columns, `--force / --no-force` without type boxes
 )
 console = Console(soft_wrap=True)  # long lines (claims, reasons) stay whole in logs
-err_console = Console(stderr=True)
+err_console = Console(stderr=True, soft_wrap=True)  # one line per error, whatever the width
 _state = {"verbose": False}
 
 LIST_KINDS = ("papers", "tables", "methods", "datasets", "protocols", "metrics")
@@ -49,7 +64,7 @@ def list_(what: str = typer.Argument("tables", help="papers | tables | methods |
     """List what fairbench knows about."""
     if what not in LIST_KINDS:
         raise FairbenchError(f"unknown kind '{what}'; known: {', '.join(LIST_KINDS)}")
-    table = Table(show_lines=False)
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)  # light rules: more room for text at 80 columns
     if what in ("papers", "tables"):
         from .specs import all_tables
 
@@ -63,23 +78,16 @@ def list_(what: str = typer.Argument("tables", help="papers | tables | methods |
             for paper, tables in papers.items():
                 table.add_row(paper, ", ".join(tables))
         else:
-            for col in ("table", "title", "cells", "runnable here"):
-                table.add_column(col)
-            from .catalog import catalog
-            from .specs import cell_config
-
-            known = catalog()  # what is implemented, read from the sources: nothing is imported or planned
-            for spec in specs:
-                runnable = sum(1 for cell in spec.cells.values()
-                               if cell.run and not known.missing(cell_config(spec, cell, "paper")))
-                table.add_row(spec.ref, spec.title, str(len(spec.cells)), str(runnable))
+            table = _two_line_table()
+            _table_availability(table, specs)
     elif what == "methods":
         from .catalog import catalog
 
-        for col in ("method", "kind", "task", "papers", "description"):
-            table.add_column(col)
+        table = _two_line_table()
         for name, entry in catalog().methods.items():
-            table.add_row(name, entry.kind, entry.task, ", ".join(entry.papers), entry.description)
+            # descriptions are plain text: "[one-hot(s), a]" must not be read as rich markup
+            _two_line_row(table, name, Text(f"{entry.kind}, task {entry.task}, papers {', '.join(entry.papers)}"),
+                          Text(entry.description, style="dim"))
     elif what == "datasets":
         from .datasets.availability import availability_lines
 
@@ -104,6 +112,62 @@ def list_(what: str = typer.Argument("tables", help="papers | tables | methods |
     console.print(table)
 
 
+def _two_line_table() -> Table:
+    """A listing whose entries are a name and two wrapped lines beside it: readable at 80 columns."""
+    table = Table.grid(padding=(0, 2))
+    table.add_column(no_wrap=True, style="bold")
+    table.add_column()
+    return table
+
+
+def _two_line_row(table: Table, name: str, first: Text, second: Text) -> None:
+    table.add_row(Text(name), first)
+    table.add_row("", second)
+
+
+def _table_availability(table: Table, specs) -> None:
+    """``list tables``: per table how many cells have their data here (cache or mirror), can fetch it
+    from a source that answers now, or lack it (naming the datasets), and how many need a method that is
+    not implemented. Nothing is planned or imported beyond the catalog and the dataset sources; with
+    FAIRBENCH_OFFLINE=1 no source is asked."""
+    from .catalog import catalog
+    from .datasets.availability import GENERATED, OBTAINABLE, PRESENT, availability_of
+    from .specs import cell_config
+
+    known = catalog()  # what is implemented, read from the sources: nothing is imported or planned
+    states: dict[str, str] = {}
+
+    def state_of(dataset: str) -> str:
+        name = dataset.partition("@")[0]
+        if name not in states:
+            states[name] = availability_of(name).state
+        return states[name]
+
+    for spec in specs:
+        counts = {PRESENT: 0, OBTAINABLE: 0, "no method": 0}
+        missing: dict[str, int] = {}
+        for cell in spec.cells.values():
+            if not cell.run:
+                continue
+            config = cell_config(spec, cell, "paper")
+            if known.missing(config):
+                counts["no method"] += 1
+                continue
+            dataset = str(config.get("dataset", ""))
+            state = state_of(dataset) if dataset else GENERATED
+            if state in (PRESENT, GENERATED):
+                counts[PRESENT] += 1
+            elif state == OBTAINABLE:
+                counts[OBTAINABLE] += 1
+            else:
+                missing[dataset.partition("@")[0]] = missing.get(dataset.partition("@")[0], 0) + 1
+        lacking = sum(missing.values())
+        counted = (f"{len(spec.cells)} cells: {counts[PRESENT]} with data here, {counts[OBTAINABLE]} obtainable, "
+                   f"{lacking} data missing" + (f" ({', '.join(sorted(missing))})" if lacking else "")
+                   + f", {counts['no method']} method not implemented")
+        _two_line_row(table, spec.ref, Text(spec.title), Text(counted, style="dim"))
+
+
 # ---------------------------------------------------------------- data
 @app.command()
 def download(
@@ -121,6 +185,9 @@ def download(
     from .datasets.obtain import check_names, download_dataset
 
     names = check_names(names or [], all_)
+    for option, value in (("--mirror", mirror), ("--from", from_)):
+        if value is not None and value == Path(""):  # an empty value would silently mean the current folder
+            raise FairbenchError(f"{option} needs a folder; got an empty value")
     if mirror is not None:
         if not mirror.is_dir():
             raise FairbenchError(f"mirror directory {mirror} does not exist")
@@ -167,23 +234,73 @@ def verify():
 
 # ---------------------------------------------------------------- single runs
 def _parse_sets(pairs: list[str], task_keys: tuple[str, ...] = ()) -> dict[str, Any]:
-    """``key=value`` (value parsed as YAML); ``a.b=v`` nests; a key without a dot is a method
-    parameter unless it is one of the task's own config keys (e.g. ``threshold``)."""
+    """``key=value`` (value parsed as YAML); ``a.b=v`` nests; ``task`` names the task; any other key
+    without a dot is a method parameter unless it is one of the task's own config keys (e.g. ``threshold``)."""
     out: dict[str, Any] = {}
     for pair in pairs:
         key, sep, raw = pair.partition("=")
-        if not sep or not key:
-            raise FairbenchError(f"--set expects key=value, got '{pair}'")
-        path = key.split(".") if "." in key or key in task_keys else ["params", key]
+        parts = key.split(".")
+        if not sep or not all(part.strip() for part in parts):
+            raise FairbenchError(f"--set expects key=value (key like k or a.b), got '{pair}'")
+        try:
+            value = yaml.safe_load(raw)
+        except yaml.YAMLError as exc:
+            problem = getattr(exc, "problem", None) or type(exc).__name__
+            raise FairbenchError(f"--set {key}: '{raw}' is not a valid YAML value ({problem}); "
+                                 "quote strings, write lists as [1, 2]") from None
+        path = parts if len(parts) > 1 or key in task_keys or key == "task" else ["params", key]
         node = out
         for part in path[:-1]:
             node = node.setdefault(part, {})
-        node[path[-1]] = yaml.safe_load(raw)
+            if not isinstance(node, dict):
+                raise FairbenchError(f"--set {key}: '{part}' was already set to a value, not a mapping")
+        node[path[-1]] = value
     return out
 
 
-def _run_single(config: dict[str, Any], force: bool) -> dict[str, Any]:
-    """Run one configuration (checked in full first) and the runs it needs, in order."""
+def obtain_hint(dataset: str) -> str:
+    """The exact way to get ``dataset`` (a variant suffix is ignored), for messages about missing data."""
+    from .datasets.availability import EXTERNAL
+    from .datasets.download import fix_for
+    from .datasets.registry import DATASETS
+
+    name = dataset.partition("@")[0]
+    if name in EXTERNAL:
+        return f"fairbench has no loader for {name}; the data comes from {EXTERNAL[name].url}"
+    source = DATASETS.get(name).source
+    if source.obtain_note:  # data that may not be fetched for you: what to put where
+        return fix_for(source)
+    network = " (with FAIRBENCH_OFFLINE unset: it is set now)" if settings.offline() else ""
+    return f"`fairbench download {name}`{network}, or `fairbench download {name} --mirror DIR` from a local copy"
+
+
+def _missing_data_error(outcome) -> FairbenchError:
+    names = outcome.failure.missing_data if outcome.failure else ()
+    if not names:
+        return FairbenchError(outcome.message)
+    if _state["verbose"]:
+        err_console.print(outcome.message, markup=False, highlight=False)
+    corrupt = [status for name in names for status in _cached_files(name) if status.state == "corrupt"]
+    if corrupt:  # present but damaged: a different fix from absent data
+        return FairbenchError(f"{outcome.job.label}: cached file {corrupt[0].path} is corrupt (sha256 mismatch); "
+                              f"`fairbench download {corrupt[0].dataset}` re-fetches it")
+    return FairbenchError(f"{outcome.job.label}: dataset {', '.join(names)} is not available here "
+                          f"(the sources tried: --verbose); to get it: {'; '.join(map(obtain_hint, names))}")
+
+
+def _cached_files(name: str):
+    from .datasets.availability import EXTERNAL
+    from .datasets.download import verify_source
+    from .datasets.registry import DATASETS
+
+    return [] if name in EXTERNAL else verify_source(DATASETS.get(name).source)
+
+
+def _run_single(config: dict[str, Any], force: bool) -> tuple[dict[str, Any], Path]:
+    """Run one configuration (checked in full first) and the runs it needs, in order, with a spinner
+    on stderr; its record and run folder."""
+    from rich.progress import SpinnerColumn
+
     from .core.status import RunStatus
     from .runner.jobs import make_job
     from .runner.reproduce import run_with_dependencies
@@ -191,40 +308,71 @@ def _run_single(config: dict[str, Any], force: bool) -> dict[str, Any]:
 
     job = make_job(config)
     store = RecordStore()
+    where = store.run_dir(job.group, job.seed)
     if store.has(job.group, job.seed) and not force:
-        console.print(f"reused cached record {store.run_dir(job.group, job.seed)}")
-    for outcome in run_with_dependencies(job, store, force):
+        console.print(f"reused cached record {where}")
+        return store.load(job.group, job.seed), where
+
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                  console=err_console, transient=True, disable=not err_console.is_terminal) as progress:
+        spinner = progress.add_task(f"running {job.label}", total=None)
+
+        def on_done(outcome) -> None:
+            if outcome.status is RunStatus.RAN:
+                console.print(f"stored {store.run_dir(outcome.job.group, outcome.job.seed)} "
+                              f"({outcome.seconds:.1f} s)", markup=False, highlight=False)
+            progress.update(spinner, description=f"running {job.label}")
+
+        outcomes = run_with_dependencies(job, store, force, on_done=on_done)
+    for outcome in outcomes:
         if outcome.status is RunStatus.CRASHED:
-            err_console.print(f"error: {outcome.job.label} crashed: {outcome.message}")
-            raise typer.Exit(1)
+            note = store.failure_path(outcome.job.group, outcome.job.seed)
+            err_console.print(f"error: {outcome.job.label} crashed: {_one_line(outcome.message)} "
+                              f"(traceback in {note})", markup=False, highlight=False)
+            raise typer.Exit(EXIT_CRASHED)
+        if outcome.status is RunStatus.MISSING_DATA:
+            raise _missing_data_error(outcome)
         if outcome.status is not RunStatus.RAN:
             raise FairbenchError(outcome.message)
-        console.print(f"stored {store.run_dir(outcome.job.group, outcome.job.seed)} ({outcome.seconds:.1f} s)")
-    return store.load(job.group, job.seed)
+    return store.load(job.group, job.seed), where
 
 
-def _print_record(record: dict[str, Any]) -> None:
-    table = Table(title=f"{record['config']['method']} on {record['config']['dataset']} (seed {record['key']['seed']})")
+def _print_records(title: str, records: list[tuple[str, dict[str, Any]]]) -> None:
+    """Metrics and timings of one or more runs, a column per run (its table column when it has one)."""
+    table = Table(title=title)
     table.add_column("metric")
-    table.add_column("value", justify="right")
-    for name, value in record["metrics"].items():
-        table.add_row(name, f"{value:.6g}")
-    for name, value in record["timings"].items():
-        table.add_row(f"time: {name}", f"{value:.3f} s")
+    for label, _ in records:
+        table.add_column(label or "value", justify="right")
+    names = list(dict.fromkeys(name for _, record in records for name in record["metrics"]))
+    for name in names:
+        values = [record["metrics"].get(name) for _, record in records]
+        table.add_row(name, *("" if value is None else f"{value:.6g}" for value in values))
+    timings = list(dict.fromkeys(name for _, record in records for name in record["timings"]))
+    for name in timings:
+        values = [record["timings"].get(name) for _, record in records]
+        table.add_row(f"time: {name}", *("" if value is None else f"{value:.3f} s" for value in values))
     console.print(table)
+
+
+def _task_keys(task: str) -> tuple[str, ...]:
+    from .runner.tasks import TASKS
+
+    return tuple(k for k in TASKS.get(task).config_keys if k != "params")
 
 
 @app.command()
 def train(
     dataset: str = typer.Option(..., help="dataset[@variant]"),
     model: str = typer.Option(..., help="a learner, e.g. logreg (see `fairbench list methods`)"),
-    seed: int = typer.Option(0, help="seed of the split and of the training"),
+    seed: int = typer.Option(0, min=0, help="seed of the split and of the training"),
     set_: Optional[List[str]] = typer.Option(None, "--set", help="model parameter key=value (repeatable)"),
-    force: bool = typer.Option(False, help="retrain even if a cached model exists"),
+    force: bool = typer.Option(False, "--force/--no-force", help="retrain even if a cached model exists"),
 ):
     """Train a base model and cache it; unlearning runs reuse it."""
     config = {"method": model, "dataset": dataset, "seed": seed, "task": "train_base", **_parse_sets(set_ or [])}
-    _print_record(_run_single(config, force))
+    record, where = _run_single(config, force)
+    _print_records(f"{model} on {dataset} (seed {seed}, train_base)", [("", record)])
+    console.print(f"record: {where}")
 
 
 @app.command()
@@ -234,29 +382,48 @@ def run(
     protocol: Optional[str] = typer.Option(None, help="deletion protocol (see `fairbench list protocols`)"),
     fraction: Optional[float] = typer.Option(None, help="deletion fraction, in (0, 1)"),
     group: Optional[str] = typer.Option(None, help="sensitive group for the subgroup protocol (minority, majority or a value)"),
-    seed: int = typer.Option(0, help="seed"),
+    seed: int = typer.Option(0, min=0, help="seed"),
     set_: Optional[List[str]] = typer.Option(
-        None, "--set", help="key=value; a.b=v nests; a bare key is a method parameter unless the task takes it"
+        None, "--set", help="key=value; a.b=v nests; task=NAME picks the task; a bare key is a method parameter "
+                            "unless the task takes it"
     ),
-    force: bool = typer.Option(False, help="recompute even if a record exists"),
+    force: bool = typer.Option(False, "--force/--no-force", help="recompute even if a record exists"),
 ):
-    """Run one cell, print its metrics and store its record."""
+    """Run one cell, print its metrics and store its record.
+
+    The task is the method's own unless the tables run this method on this dataset under another one
+    (OB on compas@flap: the discrete counterfactual task of OB Table 2); then the table's
+    configurations run (narrowed by --set), and the numbers are the ones the table shows."""
     if fraction is not None and not 0.0 < fraction < 1.0:
         raise FairbenchError(f"--fraction must be in (0, 1), got {fraction}")
     if (fraction is not None or group is not None) and protocol is None:
         raise FairbenchError("--fraction and --group need a --protocol")
-    config: dict[str, Any] = {"method": method, "dataset": dataset, "seed": seed}
+    base: dict[str, Any] = {"method": method, "dataset": dataset, "seed": seed}
     if protocol is not None:
         from .protocols import PROTOCOLS
 
         PROTOCOLS.get(protocol)
-        config["protocol"] = {k: v for k, v in {"name": protocol, "fraction": fraction, "group": group}.items() if v is not None}
-    from .methods import METHODS
-    from .runner.tasks import TASKS
+        base["protocol"] = {k: v for k, v in {"name": protocol, "fraction": fraction, "group": group}.items() if v is not None}
+    from .runner.choose import choose_runs
+    from .runner.tasks.config import method_entry
 
-    task_keys = tuple(k for k in TASKS.get(METHODS.get(method).task).config_keys if k != "params")
-    config.update(_parse_sets(set_ or [], task_keys))
-    _print_record(_run_single(config, force))
+    default_task = method_entry(method).task
+    sets = set_ or []
+    placed_for = _parse_sets(sets).get("task", default_task)
+    config = {**base, **_parse_sets(sets, _task_keys(placed_for))}
+    choice = choose_runs(config, default_task)
+    chosen_task = choice.configs[0][1].get("task", default_task)
+    if chosen_task != placed_for and sets:  # bare keys go where the chosen task takes them
+        config = {**base, "task": chosen_task, **_parse_sets(sets, _task_keys(chosen_task))}
+        choice = choose_runs(config, default_task)
+    results = [(label, *_run_single(run_config, force)) for label, run_config in choice.configs]
+    _print_records(f"{method} on {dataset} (seed {seed}, {chosen_task})", [(label, record) for label, record, _ in results])
+    for label, _, where in results:
+        console.print(f"record{f' ({label})' if label else ''}: {where}", highlight=False)
+    if choice.others:
+        refs = ", ".join(dict.fromkeys(run.ref for run in choice.others))
+        console.print(f"the tables also run {method} on {dataset} with other settings ({refs}): narrow with "
+                      f"--set (e.g. --set {choice.example_set()}) or `fairbench reproduce REF`", highlight=False)
 
 
 # ---------------------------------------------------------------- tables
@@ -324,12 +491,18 @@ def reproduce(
     methods: Optional[str] = typer.Option(None, help="only the cells of these methods, comma-separated registry names"),
     out: Optional[Path] = typer.Option(
         None, help="write the rendered tables under this folder (default: $FAIRBENCH_TABLES or <results>/tables)"),
+    allow_missing: bool = typer.Option(
+        False, "--allow-missing/--no-allow-missing",
+        help="exit 0 even when cells did not run for want of data or of a method (default: exit 3)"),
+    yes: bool = typer.Option(False, "--yes/--no-yes", help=f"run more than {MAX_SEEDS} seeds per cell"),
 ):
     """Run every missing cell of a table, then render it (markdown, LaTeX, CSV under <results>/tables/;
     the committed reference tables change only through `fairbench baseline update` or --out tables).
 
     With --datasets / --methods only the selected cells run; the whole table is still rendered, the
-    other cells from whatever records exist (else "not run")."""
+    other cells from whatever records exist (else "not run"). Ends with what did not run and why;
+    exit 3 when a cell the spec can run has no result (data missing, method not implemented) unless
+    --allow-missing, exit 1 when a run crashed."""
     from .core.status import RunStatus
     from .runner.plan import SCALES, check_selection, plan_table
     from .runner.reproduce import reproduce_table
@@ -343,10 +516,14 @@ def reproduce(
     if jobs < 1:
         raise FairbenchError("--jobs must be at least 1")
     store = RecordStore()
-    broken = 0
+    broken = missing = 0
     tables = [load_table(table_ref) for table_ref in _refs(ref)]
     only_datasets, only_methods = _names(datasets), _names(methods)
     check_selection(tables, only_datasets, only_methods)
+    if seeds is not None and seeds > MAX_SEEDS and not yes:  # counted before any job is planned
+        cells = sum(1 for table in tables for cell in table.cells.values() if cell.run)
+        raise FairbenchError(f"--seeds {seeds} would plan about {cells * seeds} jobs ({cells} cell(s) x {seeds} seeds); "
+                             f"more than {MAX_SEEDS} seeds per cell needs --yes")
     # every selected cell of every table is configured (and checked) before any cell runs
     plans = {table.ref: plan_table(table, scale, seeds, only_datasets, only_methods) for table in tables}
     for table in tables:
@@ -379,20 +556,64 @@ def reproduce(
                 datasets=only_datasets, methods=only_methods, on_start=on_start, on_done=on_done,
                 plan=plans[table.ref],
             )
-        not_implemented = sorted({name for failure in summary.plan.skipped.values() for name in failure.missing_methods})
         failed = summary.count(RunStatus.INVALID, RunStatus.CRASHED)
         console.print(
             f"{table.ref}: reused {len(summary.reused)} cached run(s), ran {summary.count(RunStatus.RAN)}, "
             f"unavailable {summary.count(RunStatus.MISSING_DATA)}, failed {failed}"
             + (f"; {len(summary.plan.skipped)} cell(s) not runnable here" if summary.plan.skipped else "")
         )
-        if not_implemented:
-            console.print(f"  not runnable: not implemented here: {', '.join(not_implemented)}")
         broken += failed
         path = _write_rendered(table.ref, scale, out)
         console.print(f"rendered {path.parent}/{table.table}.{{md,tex,csv}}")
+        missing += _print_not_run(table.ref, summary, store)
     if broken:
-        raise typer.Exit(1)
+        raise typer.Exit(EXIT_CRASHED)
+    if missing and not allow_missing:
+        err_console.print(f"partial: {missing} run(s) or cell(s) the spec can run have no result (see above); "
+                          f"exit {EXIT_PARTIAL} (--allow-missing: exit 0)", highlight=False)
+        raise typer.Exit(EXIT_PARTIAL)
+
+
+def _print_not_run(ref: str, summary, store) -> int:
+    """What did not run in one table and why, grouped by cause (from the statuses, never the messages):
+    per missing dataset the command that obtains it; the methods not implemented; per crashed run its
+    failure note (traceback inside); invalid runs with their one-line reason. Returns how many of the
+    table's runs and cells lack a result for want of data or of a method."""
+    from .core.status import RunStatus
+
+    requested = summary.plan.requested
+    own = [o for o in summary.outcomes if o.job.key in requested and o.status is not RunStatus.RAN]
+    data: dict[str, int] = {}
+    methods: dict[str, int] = {}
+    for outcome in own:
+        if outcome.status is RunStatus.MISSING_DATA and outcome.failure:
+            for name in outcome.failure.missing_data:
+                data[name] = data.get(name, 0) + 1
+    for failure in summary.plan.skipped.values():
+        for name in failure.missing_methods:
+            methods[name] = methods.get(name, 0) + 1
+    for outcome in own:
+        if outcome.status is RunStatus.NOT_IMPLEMENTED and outcome.failure:
+            for name in outcome.failure.missing_methods:
+                methods[name] = methods.get(name, 0) + 1
+    crashed = [o for o in own if o.status is RunStatus.CRASHED]
+    invalid = [o for o in own if o.status is RunStatus.INVALID]
+    absent = len(summary.plan.skipped) + sum(
+        o.status in (RunStatus.MISSING_DATA, RunStatus.NOT_IMPLEMENTED) for o in own)
+    if not (data or methods or crashed or invalid):
+        return absent
+    console.print(f"[bold]{ref}: not run[/bold]")
+    for name, count in sorted(data.items()):
+        console.print(f"  data missing: {name} ({count} run(s)); to get it: {obtain_hint(name)}", highlight=False)
+    if methods:
+        listed = ", ".join(f"{name} ({count})" for name, count in sorted(methods.items()))
+        console.print(f"  method not implemented here (cells): {listed}", highlight=False)
+    for outcome in crashed:
+        console.print(f"  crashed: {outcome.job.label}: {_one_line(outcome.message)}; traceback in "
+                      f"{store.failure_path(outcome.job.group, outcome.job.seed)}", markup=False, highlight=False)
+    for outcome in invalid:
+        console.print(f"  invalid: {outcome.job.label}: {_one_line(outcome.message)}", markup=False, highlight=False)
+    return absent
 
 
 @app.command()
@@ -526,22 +747,40 @@ def baseline_update(
             console.print(f"  {line}", highlight=False, markup=False)
 
 
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
 def main() -> None:
     try:
-        app(standalone_mode=True)
+        code = app(standalone_mode=False)  # click's own errors come back here to be printed as one line
     except FairbenchError as exc:
-        err_console.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
-        sys.exit(2)
-    except KeyboardInterrupt:
-        err_console.print("interrupted; finished cells are stored and will be reused")
-        sys.exit(130)
+        err_console.print(f"error: {_one_line(str(exc))}", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(EXIT_USER_ERROR)
+    except NoArgsIsHelpError as exc:  # `fairbench` or `fairbench list`-like commands alone: the help, as click gives it
+        sys.stdout.write(exc.format_message() + "\n")
+        sys.exit(exc.exit_code)
+    except UsageError as exc:  # bad option values, unknown options, missing arguments
+        command = exc.ctx.command_path if exc.ctx is not None else "fairbench"
+        err_console.print(f"error: {_one_line(exc.format_message())} (see `{command} --help`)",
+                          markup=False, highlight=False, soft_wrap=True)
+        sys.exit(EXIT_USER_ERROR)
+    except ClickException as exc:
+        err_console.print(f"error: {_one_line(exc.format_message())}", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(exc.exit_code)
+    except (KeyboardInterrupt, typer.Abort):
+        code = 130
     except Exception:
         if _state["verbose"]:
             traceback.print_exc()
         else:
             exc = sys.exc_info()[1]
-            err_console.print(f"internal error: {type(exc).__name__}: {exc} (rerun with --verbose for the traceback)")
-        sys.exit(1)
+            err_console.print(f"internal error: {type(exc).__name__}: {_one_line(str(exc))} "
+                              "(rerun with --verbose for the traceback)", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(EXIT_CRASHED)
+    if code == 130:  # typer turns Ctrl-C into exit code 130
+        err_console.print("interrupted; finished cells are stored and will be reused")
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

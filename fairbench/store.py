@@ -120,7 +120,11 @@ class RecordStore:
         fd, tmp = tempfile.mkstemp(prefix=".failure-", dir=folder)
         with os.fdopen(fd, "w") as handle:
             json.dump(note, handle, indent=1, default=_json_default)
-        os.replace(tmp, folder / f"failed-seed-{seed}.json")
+        os.replace(tmp, self.failure_path(group, seed))
+
+    def failure_path(self, group: str, seed: int) -> Path:
+        """Where the note of a run that produced no record is kept (its traceback, when it crashed)."""
+        return self.runs / group / f"failed-seed-{seed}.json"
 
     def failure(self, group: str) -> RunFailure | None:
         """The most recent failure of any seed of ``group`` that has no record."""

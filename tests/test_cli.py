@@ -39,7 +39,7 @@ def test_help_everywhere(cli):
         (["reproduce", "cfdebias:fig5", "--datasets", ","], "an empty list was given"),
     ],
 )
-def test_bad_input_exits_2_with_one_line(cli, fb_env, args, message):
+def test_bad_input_exits_2_with_one_line(cli, fb_env_no_data, args, message):
     code, out, err = cli(*args)
     assert code == 2, (out, err)
     assert message in err
@@ -62,12 +62,12 @@ def test_dataset_and_method_selection_plans_only_those_cells():
     assert german.selected == len(table.rows) * len(table.columns) // 2
 
 
-def test_bare_table_lists_candidates(cli, fb_env):
+def test_bare_table_lists_candidates(cli, fb_env_no_data):
     code, _, err = cli("reproduce", "table2")
     assert code == 2 and "ambiguous" in err and "ob:table2" in err
 
 
-def test_list_kinds(cli, fb_env):
+def test_list_kinds(cli, fb_env_no_data):
     for kind in ("papers", "tables", "methods", "datasets", "protocols", "metrics"):
         code, out, _ = cli("list", kind)
         assert code == 0 and out.strip()
@@ -94,14 +94,13 @@ def test_corrupt_cache_is_reported_refused_and_repaired(cli, fb_env, tmp_path, m
     assert cli("verify")[0] == 0
 
 
-def test_offline_without_mirror_is_a_clear_error(cli, fb_env, tmp_path, monkeypatch):
-    monkeypatch.setenv("FAIRBENCH_DATA", str(tmp_path / "empty-cache"))
-    monkeypatch.delenv("FAIRBENCH_MIRROR")
+def test_offline_without_mirror_is_a_clear_error(cli, fb_env_no_data):
     code, _, err = cli("run", "--method", "ml", "--dataset", "compas@flap")
     assert code == 2 and "FAIRBENCH_OFFLINE" in err
 
 
 @pytest.mark.slow
+@pytest.mark.needs_data("compas")
 def test_reproduce_then_check_ob_table2(cli, fb_env):
     """What users put in their own CI: reproduce ob:table2, then check it."""
     code, out, err = cli("reproduce", "ob:table2")
@@ -127,6 +126,7 @@ def test_reproduce_then_check_ob_table2(cli, fb_env):
     assert code == 0 and "ran 0" in out and "reused" in out
 
 
+@pytest.mark.needs_data("compas")
 def test_run_prints_and_stores_a_record(cli, fb_env):
     code, out, err = cli("run", "--method", "ftu", "--dataset", "compas@flap")
     assert code == 0, err
@@ -135,6 +135,7 @@ def test_run_prints_and_stores_a_record(cli, fb_env):
     assert "reused cached record" in out
 
 
+@pytest.mark.needs_data("compas")
 def test_train_caches_a_base_model(cli, fb_env):
     code, out, err = cli("train", "--dataset", "compas@fairunlearn", "--model", "logreg", "--seed", "1")
     assert code == 0, err
@@ -142,6 +143,7 @@ def test_train_caches_a_base_model(cli, fb_env):
     assert "reused" in cli("train", "--dataset", "compas@fairunlearn", "--model", "logreg", "--seed", "1")[1]
 
 
+@pytest.mark.needs_data("compas")
 def test_run_of_an_unlearning_cell_trains_its_base_model_first_and_reuses_it(cli, fb_env):
     from fairbench.store import RecordStore
 
@@ -157,7 +159,7 @@ def test_run_of_an_unlearning_cell_trains_its_base_model_first_and_reuses_it(cli
     assert code == 0 and out.count("stored ") == 1
 
 
-def test_every_registered_dataset_has_a_source(fb_env):
+def test_every_registered_dataset_has_a_source(fb_env_no_data):
     for name, entry in DATASETS.items():
         assert entry.source.licence and entry.source.citation, name
         for spec in entry.source.files:
@@ -165,6 +167,7 @@ def test_every_registered_dataset_has_a_source(fb_env):
             assert spec.urls or entry.source.obtain_note, (name, spec.name)
 
 
+@pytest.mark.needs_data("compas")
 def test_same_seed_same_numbers(cli, fb_env):
     from fairbench.runner.jobs import make_job, run_job
     from fairbench.store import RecordStore
@@ -188,12 +191,12 @@ def test_download_from_a_users_folder(cli, fb_env, tmp_path, monkeypatch, mirror
     assert cli("download", "german", "adult", "--from", str(mirror / "german"))[0] == 2
 
 
-def test_download_from_uses_the_datasets_importer(cli, fb_env, tmp_path):
+def test_download_from_uses_the_datasets_importer(cli, fb_env_no_data, tmp_path):
     code, _, err = cli("download", "yahoo_r3", "--from", str(tmp_path))
     assert code == 2 and "yahoo_r3" in err and "not found" in err
 
 
-def test_set_reaches_task_keys(fb_env):
+def test_set_reaches_task_keys(fb_env_no_data):
     from fairbench.cli import _parse_sets
 
     assert _parse_sets(["threshold=4", "k=5", "a.b=1"], ("threshold",)) == {

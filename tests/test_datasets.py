@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import missing_data_reason
 from fairbench.core.errors import FairbenchError
 from fairbench.datasets import DATASETS, ensure_files, load_dataset, verify_source
 from fairbench.datasets._preprocessing import fit_pca_legacy_sign, pca_legacy_sign
@@ -30,16 +31,14 @@ def _mirror() -> Path | None:
 
 
 MIRROR = _mirror()
-needs_mirror = pytest.mark.skipif(
-    MIRROR is None, reason="no data mirror: FAIRBENCH_MIRROR is unset and ../shared/data does not exist"
-)
+needs_mirror = pytest.mark.skipif(MIRROR is None, reason=missing_data_reason())
 
 
 @pytest.fixture(scope="session")
 def data_env(tmp_path_factory):
     """FAIRBENCH_MIRROR -> the mirror, FAIRBENCH_DATA -> a session-wide temporary cache, offline."""
     if MIRROR is None:
-        pytest.skip("no data mirror: FAIRBENCH_MIRROR is unset and ../shared/data does not exist")
+        pytest.skip(missing_data_reason())
     cache = tmp_path_factory.mktemp("fairbench-cache")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("FAIRBENCH_MIRROR", str(MIRROR))

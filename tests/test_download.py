@@ -5,18 +5,17 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
-import os
 import zipfile
 from pathlib import Path
 
 import pytest
+from conftest import data_source, missing_data_reason
 
 from fairbench.core.errors import DataError, OfflineError
 from fairbench.datasets import download
 from fairbench.datasets.base import DataFile, DatasetSource, PipSource
 from fairbench.datasets.download import check_file, ensure_files, file_digest, verify_source
 
-REPO = Path(__file__).resolve().parents[1]
 CONTENT = b"alpha,beta\n1,2\n3,4\n"
 OTHER = b"hello world\n"
 
@@ -228,12 +227,9 @@ def test_decompressed_digest(env, tmp_path):
 
 def test_real_source_corruption_and_repair(tmp_path, monkeypatch):
     """The same cycle on a real dataset (German credit, 80 kB) from the benchmark mirror."""
-    mirror = os.environ.get("FAIRBENCH_MIRROR")
-    mirror_path = Path(mirror) if mirror else REPO.parent / "shared" / "data"
-    if not mirror_path.is_absolute():
-        mirror_path = REPO / mirror_path
-    if not (mirror_path / "german" / "german.data").is_file():
-        pytest.skip("no data mirror: FAIRBENCH_MIRROR is unset and ../shared/data does not exist")
+    mirror_path = data_source("german")  # the mirror, or the user's own cache
+    if mirror_path is None:
+        pytest.skip(missing_data_reason("german"))
     from fairbench.datasets.german import SOURCE
 
     monkeypatch.setenv("FAIRBENCH_DATA", str(tmp_path))

@@ -97,6 +97,7 @@ def test_bad_parameters_are_user_errors():
             model.fit(X, y, s)
 
 
+@pytest.mark.needs_data("compas")
 def test_table2_and_table5_reproduce_from_the_mirror(fb_env, cli):
     code, out, err = cli("reproduce", "ob:table5")
     assert code == 0, err

@@ -144,6 +144,7 @@ def test_adv_penalty_lowers_the_counterfactual_change():
     assert change(20.0) < 0.5 * change(0.0)
 
 
+@pytest.mark.needs_data("crime")
 def test_run_ob_on_crime_prints_mse_cf_and_time(fb_env, cli):
     code, out, err = cli("run", "--method", "ob", "--dataset", "crime", "--set", "k=4", "--set", "epochs=2",
                          "--set", "generator.epochs=1", "--set", "generator.adversary_steps=1",

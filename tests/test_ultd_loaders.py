@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import data_source, missing_data_reason
 
 from fairbench.core.errors import DataError
 from fairbench.datasets import kuairec, yahoo_r3
@@ -137,9 +138,9 @@ def test_data_absent_cells_fail_with_data_not_present(cache, tmp_path):
 
 
 def test_recommend_task_on_coat_mini(tmp_path, monkeypatch):
-    mirror = REPO.parent / "shared" / "data"
-    if not (mirror / "coat").is_dir():
-        pytest.skip("no Coat in the data mirror")
+    mirror = data_source("coat")  # the mirror, or the user's own cache
+    if mirror is None:
+        pytest.skip(missing_data_reason("coat"))
     monkeypatch.setenv("FAIRBENCH_MIRROR", str(mirror))
     monkeypatch.setenv("FAIRBENCH_DATA", str(tmp_path / "cache"))
     monkeypatch.setenv("FAIRBENCH_OFFLINE", "1")

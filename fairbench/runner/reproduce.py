@@ -68,8 +68,9 @@ def reproduce_table(
     return summary
 
 
-def run_with_dependencies(job: Job, store: RecordStore, force: bool = False, n_jobs: int = 1) -> list[Outcome]:
+def run_with_dependencies(job: Job, store: RecordStore, force: bool = False, n_jobs: int = 1,
+                          on_done: Callable[[Outcome], None] | None = None) -> list[Outcome]:
     """Run ``job`` and the jobs it needs that have no record (``force`` reruns ``job`` itself only);
     the outcomes in the order they finished, ``job``'s last (none when its record was reused)."""
     todo, _ = pending_jobs([job], store, force)
-    return run_jobs(todo, store, n_jobs)
+    return run_jobs(todo, store, n_jobs, on_done)

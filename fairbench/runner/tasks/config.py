@@ -22,6 +22,7 @@ from ...metrics import METRICS
 from ...protocols import PROTOCOLS
 
 BASE_KEYS = ("task", "method", "dataset", "seed")
+MAX_SEED = 2**32  # numpy's legacy seeding (used by third-party code under the determinism guard) takes no more
 
 
 class MethodNotImplemented(FairbenchError):
@@ -255,8 +256,8 @@ class RunConfig:
     def common(cls, config: dict[str, Any], *, kinds: tuple[str, ...], held: Iterable[str] = ()) -> dict[str, Any]:
         """The shared fields, checked, as keyword arguments for a subclass."""
         seed = config.get("seed", 0)
-        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-            raise refuse("seed", f"expected a non-negative integer, got {seed!r}", "0, 1, 2, ...")
+        if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < MAX_SEED:
+            raise refuse("seed", f"expected a non-negative integer below 2**32, got {seed!r}", "0, 1, 2, ...")
         return {
             "method": MethodSpec.parse(config.get("method"), config.get("params"), kinds=kinds),
             "dataset": dataset_name(config.get("dataset")),

@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import torch
 
-from ...core.errors import FairbenchError
 from ._mf import Recommender, fit_supervised, supervised_epoch
-from .._checks import check_choice
+from .._checks import check_choice, check_nonnegative
 from ..base import MethodEntry
 from ..registry import register_method
 
@@ -32,8 +31,7 @@ class KDCRec(Recommender):
     def _check_params(self) -> None:
         super()._check_params()
         check_choice("kd_strategy", self.kd_strategy, STRATEGIES)
-        if self.kd_weight < 0:
-            raise FairbenchError("kd_weight must be >= 0")
+        check_nonnegative(kd_weight=self.kd_weight)
 
     def _build(self, data):
         super()._build(data)

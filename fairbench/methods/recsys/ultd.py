@@ -37,7 +37,7 @@ from torch.nn import functional as F
 
 from ...core.errors import FairbenchError
 from ._mf import Recommender, adam, fit_supervised, step
-from .._checks import check_choice
+from .._checks import check_choice, check_positive
 from ..base import MethodEntry
 from ..registry import register_method
 
@@ -223,8 +223,7 @@ class ULTDTwoPhase(ULTD):
     def _check_params(self) -> None:
         super()._check_params()
         check_choice("tp_f_init", self.tp_f_init, TP_INITS)
-        if self.g_epochs < 1:
-            raise FairbenchError("g_epochs must be >= 1")
+        check_positive(g_epochs=self.g_epochs)  # an integer, so > 0 means >= 1
 
     def _build(self, data):
         self.model = self.new_mf(data)

@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from .core import settings
+from .core import atomic, settings
 from .core.errors import FairbenchError
 
 app = typer.Typer(
@@ -295,7 +295,7 @@ def _write_rendered(ref: str, scale: str) -> Path:
     folder = settings.tables_dir() / table.paper
     folder.mkdir(parents=True, exist_ok=True)
     for fmt_name, suffix in (("md", "md"), ("latex", "tex"), ("csv", "csv")):
-        (folder / f"{table.table}.{suffix}").write_text(render(table, results, fmt_name, scale))
+        atomic.write_text(folder / f"{table.table}.{suffix}", render(table, results, fmt_name, scale))
     for plot in plot_table(table, results, folder):
         console.print(f"plotted {plot}")
     sys.stdout.write(render(table, results, "md", scale))
@@ -406,7 +406,7 @@ def render(
         sys.stdout.write(text)
     else:
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(text)
+        atomic.write_text(out, text)
         console.print(f"wrote {out}")
         for plot in plot_table(table, results, out.parent):
             console.print(f"plotted {plot}")

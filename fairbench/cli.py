@@ -181,6 +181,16 @@ def _parse_sets(pairs: list[str], task_keys: tuple[str, ...] = ()) -> dict[str, 
     return out
 
 
+def _merge(config: dict[str, Any], sets: dict[str, Any]) -> None:
+    """``--set`` values into ``config``, nested blocks key by key: ``--protocol uniform --set
+    protocol.fraction=0.1`` keeps the protocol's name."""
+    for key, value in sets.items():
+        if isinstance(value, dict) and isinstance(config.get(key), dict):
+            _merge(config[key], value)
+        else:
+            config[key] = value
+
+
 def _run_single(config: dict[str, Any], force: bool) -> dict[str, Any]:
     """Run one configuration (checked in full first) and the runs it needs, in order."""
     from .core.status import RunStatus
@@ -254,7 +264,7 @@ def run(
     from .runner.tasks import TASKS
 
     task_keys = tuple(k for k in TASKS.get(METHODS.get(method).task).config_keys if k != "params")
-    config.update(_parse_sets(set_ or [], task_keys))
+    _merge(config, _parse_sets(set_ or [], task_keys))
     _print_record(_run_single(config, force))
 
 
@@ -292,8 +302,7 @@ def _write_rendered(ref: str, scale: str) -> Path:
 
     table = load_table(ref)
     results = collect(table, RecordStore(), scale)
-    folder = settings.tables_dir() / table.paper
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = settings.tables_dir() / table.paper  # created by the first write (a read-only one: one line)
     for fmt_name, suffix in (("md", "md"), ("latex", "tex"), ("csv", "csv")):
         atomic.write_text(folder / f"{table.table}.{suffix}", render(table, results, fmt_name, scale))
     for plot in plot_table(table, results, folder):
@@ -306,19 +315,20 @@ def _write_rendered(ref: str, scale: str) -> Path:
 @app.command()
 def reproduce(
     ref: str = typer.Argument(..., help="PAPER:TABLE, PAPER:all, or all"),
-    seeds: Optional[int] = typer.Option(None, help="number of seeds per cell (default: the spec's)"),
-    jobs: int = typer.Option(1, help="parallel worker processes"),
+    seeds: Optional[int] = typer.Option(None, help="number of seeds per cell (default: the spec's; at most 1000 without --yes)"),
+    jobs: int = typer.Option(1, help="parallel worker processes (at most 4 per CPU core without --yes)"),
     scale: str = typer.Option("paper", help="paper | mini (shorter documented schedules)"),
     force: bool = typer.Option(False, help="recompute cached cells"),
     datasets: Optional[str] = typer.Option(None, help="only the cells on these datasets, comma-separated (e.g. adult,german)"),
     methods: Optional[str] = typer.Option(None, help="only the cells of these methods, comma-separated registry names"),
+    yes: bool = typer.Option(False, "--yes", help="run even above the size limits (1000 seeds, 4 jobs per core, 20000 runs)"),
 ):
     """Run every missing cell of a table, then render it (markdown, LaTeX, CSV under tables/).
 
     With --datasets / --methods only the selected cells run; the whole table is still rendered, the
     other cells from whatever records exist (else "not run")."""
     from .core.status import RunStatus
-    from .runner.plan import SCALES, check_selection, plan_table
+    from .runner.plan import SCALES, check_bounds, check_selection, plan_table
     from .runner.reproduce import reproduce_table
     from .specs import load_table
     from .store import RecordStore
@@ -334,6 +344,8 @@ def reproduce(
     tables = [load_table(table_ref) for table_ref in _refs(ref)]
     only_datasets, only_methods = _names(datasets), _names(methods)
     check_selection(tables, only_datasets, only_methods)
+    if not yes:  # counted before anything is planned: a huge --seeds is refused, not planned
+        check_bounds(tables, seeds, jobs, only_datasets, only_methods)
     # every selected cell of every table is configured (and checked) before any cell runs
     plans = {table.ref: plan_table(table, scale, seeds, only_datasets, only_methods) for table in tables}
     for table in tables:
@@ -347,6 +359,7 @@ def reproduce(
             bar = progress.add_task(table.ref, total=None)
 
             def on_start(total: int) -> None:
+                progress.console.print(f"{table.ref}: {total} job(s) to run")
                 progress.update(bar, total=total)
 
             said: set[str] = set()
@@ -405,7 +418,6 @@ def render(
     if out is None:
         sys.stdout.write(text)
     else:
-        out.parent.mkdir(parents=True, exist_ok=True)
         atomic.write_text(out, text)
         console.print(f"wrote {out}")
         for plot in plot_table(table, results, out.parent):

@@ -133,9 +133,11 @@ class RecordStore:
 
     def check_writable(self) -> None:
         """Refuse (one line) a results folder that cannot take a record, before any job runs."""
-        with self._writing():
+        try:
             self.runs.mkdir(parents=True, exist_ok=True)
             atomic.temporary_path(self.runs / ".write-probe").unlink()
+        except OSError as exc:  # whatever the errno (read-only, full, a file in the way): unusable
+            raise self._not_writable(exc) from None
 
     @contextlib.contextmanager
     def _writing(self) -> Iterator[None]:
@@ -144,10 +146,13 @@ class RecordStore:
         except OSError as exc:
             if not atomic.is_unwritable(exc):
                 raise
-            reason = atomic.describe_unwritable(exc)
-            fix = "free space or point" if reason in ("full", "over quota") else "point"
-            raise ResultsNotWritable(f"the results folder {self.root} is {reason} ({exc.strerror or exc}); "
-                                     f"{fix} FAIRBENCH_RESULTS to a writable folder") from None
+            raise self._not_writable(exc) from None
+
+    def _not_writable(self, exc: OSError) -> ResultsNotWritable:
+        reason = atomic.describe_unwritable(exc)
+        fix = "free space or point" if reason in ("full", "over quota") else "point"
+        return ResultsNotWritable(f"the results folder {self.root} is {reason} ({exc.strerror or exc}); "
+                                  f"{fix} FAIRBENCH_RESULTS to a writable folder")
 
     @contextlib.contextmanager
     def _group_lock(self, group: str) -> Iterator[Path]:

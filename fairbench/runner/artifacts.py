@@ -60,13 +60,22 @@ def load_object(store: RecordStore, group: str, seed: int, record: Mapping[str, 
         raise ArtifactError(f"artifact {where / spec_file}: {exc}") from None
 
 
-def outputs_intact(store: RecordStore, group: str, seed: int) -> bool:
-    """Whether a run has a record whose objects' artifacts are all listed and match their sha256."""
+def outputs_problem(store: RecordStore, group: str, seed: int) -> str | None:
+    """Why a run's outputs cannot be used by a dependant: no record, or an object's artifact missing,
+    unlisted or failing its sha256 (None when they are intact)."""
     if not store.has(group, seed):
-        return False
+        return f"{store.run_dir(group, seed)} has no record"
     try:
         record = store.load(group, seed)
-    except (OSError, ValueError):
-        return False
-    return all(store.artifact_problem(group, seed, file, record) is None
-               for name in record.get("objects", []) for file in object_files(name))
+    except (OSError, ValueError) as exc:
+        return f"the record in {store.run_dir(group, seed)} cannot be read: {exc}"
+    for name in record.get("objects", []):
+        for file in object_files(name):
+            problem = store.artifact_problem(group, seed, file, record)
+            if problem is not None:
+                return problem
+    return None
+
+
+def outputs_intact(store: RecordStore, group: str, seed: int) -> bool:
+    return outputs_problem(store, group, seed) is None

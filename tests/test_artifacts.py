@@ -117,6 +117,9 @@ def test_a_tampered_or_unlisted_artifact_is_refused_naming_it(tmp_path):
     old = {k: v for k, v in store.load("g", 0).items() if k != "artifacts"}  # a record of an older fairbench
     with pytest.raises(ArtifactError, match=r"model\.json is not listed"):
         load_object(store, "g", 0, old, "model")
+    record = store.load("g", 0)
+    (store.run_dir("g", 0) / "record.json").write_text(json.dumps({**record, "objects": {"model": 1}}))
+    assert not outputs_intact(store, "g", 0)
     with pytest.raises(ArtifactError, match="not a plain file name"):
         store.load_artifact("g", 0, "../../escape.json", {"artifacts": {"../../escape.json": {"sha256": "0"}}})
 

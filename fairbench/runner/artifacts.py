@@ -69,7 +69,10 @@ def outputs_problem(store: RecordStore, group: str, seed: int) -> str | None:
         record = store.load(group, seed)
     except (OSError, ValueError) as exc:
         return f"the record in {store.run_dir(group, seed)} cannot be read: {exc}"
-    for name in record.get("objects", []):
+    objects = record.get("objects", [])
+    if not isinstance(objects, list) or not all(isinstance(name, str) for name in objects):
+        return f"the record in {store.run_dir(group, seed)} lists its objects as {objects!r}, not as names"
+    for name in objects:
         for file in object_files(name):
             problem = store.artifact_problem(group, seed, file, record)
             if problem is not None:

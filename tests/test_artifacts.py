@@ -4,6 +4,7 @@ unpickled — a planted pickle in a copied results folder never runs."""
 
 from __future__ import annotations
 
+import io
 import json
 import pickle
 import re
@@ -50,7 +51,7 @@ def _fitted(name: str):
 def _roundtrip(model, expected: str):
     store_files = encode_objects({"model": model})
     spec = json.loads(store_files["model.json"])
-    with np.load(__import__("io").BytesIO(store_files["model.npz"]), allow_pickle=False) as archive:
+    with np.load(io.BytesIO(store_files["model.npz"]), allow_pickle=False) as archive:
         arrays = {k: archive[k] for k in archive.files}
     return restore_state(spec, arrays, expected=expected)
 
@@ -137,14 +138,14 @@ def test_no_code_in_the_package_unpickles_or_loads_torch_files_unsafely():
     assert offenders == []
 
 
-class _Planted:
-    """Unpickling this writes a marker file: the planted-pickle attack of issue 13."""
+class WritesMarker:
+    """Unpickling this writes a marker file: the planted-pickle attack of issue 13 (its pickle called os.system)."""
 
     def __init__(self, marker: Path):
         self.marker = marker
 
     def __reduce__(self):
-        return (Path.write_text, (self.marker, "pwned"))
+        return (Path.write_text, (self.marker, "code ran"))
 
 
 UNLEARN = {"task": "unlearn", "method": "newton", "dataset": "compas@fairunlearn",
@@ -163,7 +164,7 @@ def test_a_planted_pickle_in_a_copied_results_folder_never_runs(fb_env, monkeypa
     shutil.copytree(store.root, copied)
     marker = tmp_path / "marker"
     base_dir = copied / "runs" / original.group / f"seed-{original.seed}"
-    (base_dir / "model.pkl").write_bytes(pickle.dumps(_Planted(marker)))
+    (base_dir / "model.pkl").write_bytes(pickle.dumps(WritesMarker(marker)))
     # the pre-#13 layout: a pickle, no model.json/.npz, no artifact list; and the attacker's choice of hashes
     for name in ("model.json", "model.npz"):
         (base_dir / name).unlink()

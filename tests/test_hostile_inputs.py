@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from test_artifacts import WritesMarker
 
 from fairbench.core import atomic
 from fairbench.core.errors import FairbenchError
@@ -46,16 +47,6 @@ def one_line(err: str) -> str:
 
 
 # ---------------------------------------------------------------- a planted pickle in a copied results folder
-class WritesMarker:
-    """Unpickling this writes a marker file (the issue's pickle called os.system)."""
-
-    def __init__(self, marker: Path):
-        self.marker = marker
-
-    def __reduce__(self):
-        return (Path.write_text, (self.marker, "code ran"))
-
-
 FIG1_SUBSET = ("reproduce", "fairunlearn:fig1", "--datasets", "compas", "--methods", "newton")
 
 

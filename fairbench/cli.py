@@ -8,6 +8,7 @@ implemented), unless ``--allow-missing``.
 
 from __future__ import annotations
 
+import copy
 import logging
 import sys
 import traceback
@@ -22,7 +23,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-from .core import settings
+from .core import atomic, settings
 from .core.errors import FairbenchError
 
 try:  # typer >= 0.20 carries its own copy of click
@@ -31,7 +32,6 @@ except ImportError:  # pragma: no cover - older typer on top of click
     from click.exceptions import ClickException, NoArgsIsHelpError, UsageError
 
 EXIT_CRASHED, EXIT_USER_ERROR, EXIT_PARTIAL = 1, 2, 3
-MAX_SEEDS = 100  # --seeds above this needs --yes: a typo (1000000) must not plan millions of jobs
 
 app = typer.Typer(
     help="Reproduce the tables of fairness-aware unlearning and counterfactual-fairness papers. "
@@ -296,6 +296,22 @@ def _cached_files(name: str):
     return [] if name in EXTERNAL else verify_source(DATASETS.get(name).source)
 
 
+def _merge(config: dict[str, Any], sets: dict[str, Any]) -> None:
+    """``--set`` values into ``config``, nested blocks key by key: ``--protocol uniform --set
+    protocol.fraction=0.1`` keeps the protocol's name."""
+    for key, value in sets.items():
+        if isinstance(value, dict) and isinstance(config.get(key), dict):
+            _merge(config[key], value)
+        else:
+            config[key] = value
+
+
+def _merged(config: dict[str, Any], sets: dict[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(config)
+    _merge(out, sets)
+    return out
+
+
 def _run_single(config: dict[str, Any], force: bool) -> tuple[dict[str, Any], Path]:
     """Run one configuration (checked in full first) and the runs it needs, in order, with a spinner
     on stderr; its record and run folder."""
@@ -410,11 +426,11 @@ def run(
     default_task = method_entry(method).task
     sets = set_ or []
     placed_for = _parse_sets(sets).get("task", default_task)
-    config = {**base, **_parse_sets(sets, _task_keys(placed_for))}
+    config = _merged(base, _parse_sets(sets, _task_keys(placed_for)))
     choice = choose_runs(config, default_task)
     chosen_task = choice.configs[0][1].get("task", default_task)
     if chosen_task != placed_for and sets:  # bare keys go where the chosen task takes them
-        config = {**base, "task": chosen_task, **_parse_sets(sets, _task_keys(chosen_task))}
+        config = _merged({**base, "task": chosen_task}, _parse_sets(sets, _task_keys(chosen_task)))
         choice = choose_runs(config, default_task)
     results = [(label, *_run_single(run_config, force)) for label, run_config in choice.configs]
     _print_records(f"{method} on {dataset} (seed {seed}, {chosen_task})", [(label, record) for label, record, _ in results])
@@ -456,9 +472,8 @@ def _write_table_files(table, results, folder: Path, scale: str) -> None:
     from .report.plots import plot_table
     from .report.render import render
 
-    folder.mkdir(parents=True, exist_ok=True)
-    for fmt_name, suffix in (("md", "md"), ("latex", "tex"), ("csv", "csv")):
-        (folder / f"{table.table}.{suffix}").write_text(render(table, results, fmt_name, scale))
+    for fmt_name, suffix in (("md", "md"), ("latex", "tex"), ("csv", "csv")):  # the first write makes the folder
+        atomic.write_text(folder / f"{table.table}.{suffix}", render(table, results, fmt_name, scale))
     for plot in plot_table(table, results, folder):
         console.print(f"plotted {plot}")
 
@@ -483,8 +498,8 @@ def _write_rendered(ref: str, scale: str, out: Path | None = None) -> Path:
 @app.command()
 def reproduce(
     ref: str = typer.Argument(..., help="PAPER:TABLE, PAPER:all, or all"),
-    seeds: Optional[int] = typer.Option(None, help="number of seeds per cell (default: the spec's)"),
-    jobs: int = typer.Option(1, help="parallel worker processes"),
+    seeds: Optional[int] = typer.Option(None, help="number of seeds per cell (default: the spec's; at most 1000 without --yes)"),
+    jobs: int = typer.Option(1, help="parallel worker processes (at most 4 per CPU core without --yes)"),
     scale: str = typer.Option("paper", help="paper | mini (shorter documented schedules)"),
     force: bool = typer.Option(False, help="recompute cached cells"),
     datasets: Optional[str] = typer.Option(None, help="only the cells on these datasets, comma-separated (e.g. adult,german)"),
@@ -494,7 +509,8 @@ def reproduce(
     allow_missing: bool = typer.Option(
         False, "--allow-missing/--no-allow-missing",
         help="exit 0 even when cells did not run for want of data or of a method (default: exit 3)"),
-    yes: bool = typer.Option(False, "--yes/--no-yes", help=f"run more than {MAX_SEEDS} seeds per cell"),
+    yes: bool = typer.Option(False, "--yes/--no-yes",
+                             help="run even above the size limits (1000 seeds, 4 jobs per core, 20000 runs)"),
 ):
     """Run every missing cell of a table, then render it (markdown, LaTeX, CSV under <results>/tables/;
     the committed reference tables change only through `fairbench baseline update` or --out tables).
@@ -504,7 +520,7 @@ def reproduce(
     exit 3 when a cell the spec can run has no result (data missing, method not implemented) unless
     --allow-missing, exit 1 when a run crashed."""
     from .core.status import RunStatus
-    from .runner.plan import SCALES, check_selection, plan_table
+    from .runner.plan import SCALES, check_bounds, check_selection, plan_table
     from .runner.reproduce import reproduce_table
     from .specs import load_table
     from .store import RecordStore
@@ -520,10 +536,8 @@ def reproduce(
     tables = [load_table(table_ref) for table_ref in _refs(ref)]
     only_datasets, only_methods = _names(datasets), _names(methods)
     check_selection(tables, only_datasets, only_methods)
-    if seeds is not None and seeds > MAX_SEEDS and not yes:  # counted before any job is planned
-        cells = sum(1 for table in tables for cell in table.cells.values() if cell.run)
-        raise FairbenchError(f"--seeds {seeds} would plan about {cells * seeds} jobs ({cells} cell(s) x {seeds} seeds); "
-                             f"more than {MAX_SEEDS} seeds per cell needs --yes")
+    if not yes:  # counted before anything is planned: a huge --seeds is refused, not planned
+        check_bounds(tables, seeds, jobs, only_datasets, only_methods)
     # every selected cell of every table is configured (and checked) before any cell runs
     plans = {table.ref: plan_table(table, scale, seeds, only_datasets, only_methods) for table in tables}
     for table in tables:
@@ -537,6 +551,7 @@ def reproduce(
             bar = progress.add_task(table.ref, total=None)
 
             def on_start(total: int) -> None:
+                progress.console.print(f"{table.ref}: {total} job(s) to run")
                 progress.update(bar, total=total)
 
             said: set[str] = set()
@@ -639,8 +654,7 @@ def render(
     if out is None:
         sys.stdout.write(text)
     else:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(text)
+        atomic.write_text(out, text)
         console.print(f"wrote {out}")
         for plot in plot_table(table, results, out.parent):
             console.print(f"plotted {plot}")
@@ -699,8 +713,7 @@ def check(
             f"{counts[Verdict.SKIPPED]} not checked" + (f", {len(report.stale)} from records of older code" if report.stale else ""),
             highlight=False)
     if junit is not None:
-        junit.parent.mkdir(parents=True, exist_ok=True)
-        junit.write_text(junit_xml(reports))
+        atomic.write_text(junit, junit_xml(reports))
         console.print(f"wrote {junit}")
     if not reports:
         err_console.print("no records: run `fairbench reproduce PAPER:TABLE` first (or name the tables to check)",

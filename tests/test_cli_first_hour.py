@@ -56,9 +56,9 @@ def test_reproduce_groups_methods_not_implemented(cli, fb_env_no_data):
 
 
 def test_huge_seed_counts_pass_with_yes_only(cli, fb_env_no_data):
-    assert cli("reproduce", "ob:table2", "--seeds", "101")[0] == 2
+    assert cli("reproduce", "ob:table2", "--seeds", "1001")[0] == 2
     # with --yes the bound is lifted (the run itself then fails for want of data: the partial exit)
-    assert cli("reproduce", "ob:table2", "--seeds", "101", "--datasets", "compas", "--methods", "ml", "--yes")[0] == 3
+    assert cli("reproduce", "ob:table2", "--seeds", "1001", "--datasets", "compas", "--methods", "ml", "--yes")[0] == 3
 
 
 def test_list_tables_says_which_data_is_missing(cli, fb_env_no_data):

@@ -105,4 +105,4 @@ def test_a_float_for_an_int_parameter_is_refused_not_truncated(cli, fb_env_no_da
 def test_huge_seed_count_names_the_bound_and_the_number_of_jobs(cli, fb_env_no_data):
     code, _, err = cli("reproduce", "ob:table2", "--seeds", "1000000")
     assert code == 2
-    assert "66000000 jobs" in err and "100 seeds" in err and "--yes" in err
+    assert "66000000 cell runs" in err and "1000 seeds" in err and "--yes" in err

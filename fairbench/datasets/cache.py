@@ -14,23 +14,22 @@ read-only or full cache into one :class:`CacheNotWritable` line, and removes fol
 from __future__ import annotations
 
 import contextlib
-import errno
 import fcntl
 import json
 import os
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
 from ..core import settings
+from ..core.atomic import PART_SUFFIX, commit, describe_unwritable, is_unwritable, write_text
+from ..core.atomic import temporary_path as part_path
 from ..core.errors import DataError
 
+__all__ = ["PART_SUFFIX", "commit", "is_unwritable", "part_path"]  # the atomic writes downloads use, re-exported
+
 MANIFEST = ".fairbench-sources.json"
-PART_SUFFIX = ".part"
-# errno values that mean "this folder cannot take the file", whatever the dataset: the whole command stops
-_UNWRITABLE = {errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOSPC, errno.EDQUOT}
 
 
 class CacheNotWritable(DataError):
@@ -46,48 +45,13 @@ class FileOrigin:
 
 
 def unwritable_error(folder: Path, exc: OSError) -> CacheNotWritable:
-    reason = {errno.ENOSPC: "full", errno.EDQUOT: "over quota", errno.EROFS: "read-only"}.get(exc.errno, "not writable")
-    fix = "free space, or point" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else "point"
-    return CacheNotWritable(
-        f"the data cache {folder} is {reason} ({exc.strerror or exc}); {fix} FAIRBENCH_DATA to a writable folder"
-    )
-
-
-def is_unwritable(exc: OSError) -> bool:
-    return exc.errno in _UNWRITABLE
-
-
-def part_path(dest: Path) -> Path:
-    """A fresh temporary file beside ``dest``, removed by the caller or, if the process dies, by :func:`writing`."""
-    fd, name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=PART_SUFFIX, dir=dest.parent)
-    os.close(fd)
-    return Path(name)
-
-
-def commit(tmp: Path, dest: Path) -> None:
-    """Make ``tmp`` durable and rename it to ``dest`` (atomic on one file system), then sync the folder."""
-    os.chmod(tmp, 0o644)  # mkstemp creates 0600 files
-    with open(tmp, "rb") as handle:
-        os.fsync(handle.fileno())
-    os.replace(tmp, dest)
-    _fsync_dir(dest.parent)
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    fix = "free space, or point" if describe_unwritable(exc) in ("full", "over quota") else "point"
+    return CacheNotWritable(f"the data cache {folder} is {describe_unwritable(exc)} ({exc.strerror or exc}); "
+                            f"{fix} FAIRBENCH_DATA to a writable folder")
 
 
 def write_json_atomically(path: Path, data: dict) -> None:
-    tmp = part_path(path)
-    try:
-        tmp.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
-        commit(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    write_text(path, json.dumps(data, indent=1, sort_keys=True) + "\n", make_parents=False)
 
 
 def stray_parts(folder: Path) -> list[Path]:

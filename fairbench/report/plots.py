@@ -23,6 +23,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from ..core.atomic import replacing
 from ..core.errors import FairbenchError
 from ..specs import TableSpec, read_yaml
 from .results import CellResult
@@ -141,7 +142,8 @@ def plot_table(table: TableSpec, results: dict[tuple[str, str], CellResult], out
     written = []
     for suffix in ("png", "pdf"):
         path = out / f"{stem}.{suffix}"
-        fig.savefig(path, dpi=150, metadata={"CreationDate": None} if suffix == "pdf" else None)
+        with replacing(path) as tmp:  # rendered beside the plot, then renamed: never a cut file
+            fig.savefig(tmp, format=suffix, dpi=150, metadata={"CreationDate": None} if suffix == "pdf" else None)
         written.append(path)
     plt.close(fig)
     return written

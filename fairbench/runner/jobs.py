@@ -27,6 +27,7 @@ from ..core.hashing import config_hash, request_of
 from ..core.status import RunFailure, RunStatus
 from ..methods import METHODS
 from ..store import RecordStore
+from .artifacts import encode_objects, load_object
 from .tasks import TASKS, Stored, TaskResult
 from .tasks.config import BASE_KEYS, method_entry, refuse
 
@@ -123,7 +124,8 @@ def _load_dependencies(job: Job, store: RecordStore) -> dict[str, Stored]:
     loaded = {}
     for name, dependency in job.needs:
         record = store.load(dependency.group, dependency.seed)
-        objects = {obj: store.load_object(dependency.group, dependency.seed, obj) for obj in record.get("objects", [])}
+        objects = {obj: load_object(store, dependency.group, dependency.seed, record, obj)
+                   for obj in record.get("objects", [])}
         loaded[name] = Stored(record, objects)
     return loaded
 
@@ -154,8 +156,8 @@ def run_job(job: Job, store_root: Path | None = None) -> Outcome:
         return _fail(store, job, RunFailure(RunStatus.CRASHED, detail, traceback=traceback.format_exc()),
                      time.perf_counter() - start)
     try:
-        store.save(job.group, job.seed, record, result.arrays, result.objects)
-    except (TypeError, ValueError) as exc:  # e.g. a task returned something JSON cannot hold
+        store.save(job.group, job.seed, record, result.arrays, encode_objects(result.objects))
+    except (TypeError, ValueError) as exc:  # e.g. a task returned something JSON (or the model format) cannot hold
         detail = f"record could not be stored: {exc}"
         return _fail(store, job, RunFailure(RunStatus.CRASHED, detail, traceback=traceback.format_exc()),
                      time.perf_counter() - start)

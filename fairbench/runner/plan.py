@@ -3,6 +3,7 @@ share runs) and ordered so that a job comes after every job it needs."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,7 +13,42 @@ from ..specs import SCALES, CellSpec, TableSpec, cell_config
 from .jobs import Job, make_job
 from .tasks.config import MethodNotImplemented
 
-__all__ = ["SCALES", "Plan", "cell_jobs", "check_selection", "plan_table", "with_dependencies"]
+__all__ = ["SCALES", "Plan", "cell_jobs", "check_bounds", "check_selection", "plan_table", "with_dependencies"]
+
+# Sizes above which `reproduce` asks for --yes: a typo such as --seeds 1000000 would otherwise plan
+# millions of jobs (and hold them in memory) before anything runs.
+MAX_SEEDS = 1000  # seeds per cell
+MAX_RUNS = 20_000  # cell runs (cells x seeds) of one command
+WORKERS_PER_CORE = 4  # --jobs up to this many worker processes per CPU core
+
+
+def max_workers() -> int:
+    return WORKERS_PER_CORE * (os.cpu_count() or 1)
+
+
+def selected_cells(table: TableSpec, datasets: set[str] | None = None, methods: set[str] | None = None) -> list[CellSpec]:
+    """The cells of ``table`` that run, restricted to ``datasets`` / ``methods`` when given."""
+    return [cell for cell in table.cells.values()
+            if not (cell.expect == "reported-only" and not cell.run)
+            and not (datasets and dataset_name(cell.run) not in datasets)
+            and not (methods and cell.run.get("method") not in methods)]
+
+
+def check_bounds(tables: list[TableSpec], seeds: int | None, jobs: int, datasets: set[str] | None = None,
+                 methods: set[str] | None = None) -> int:
+    """The number of cell runs the tables ask for, counted without planning them; FairbenchError (one
+    line) when ``seeds``, ``jobs`` or that number exceeds its limit (the caller lets ``--yes`` skip this)."""
+    runs = sum((seeds or cell.seeds) for table in tables for cell in selected_cells(table, datasets, methods))
+    if seeds is not None and seeds > MAX_SEEDS:
+        raise FairbenchError(f"--seeds {seeds} would plan {runs} cell runs, above the limit of {MAX_SEEDS} seeds per "
+                             f"cell; pass --yes to run it anyway")
+    if jobs > max_workers():
+        raise FairbenchError(f"--jobs {jobs} is above the limit of {max_workers()} ({WORKERS_PER_CORE} per CPU core); "
+                             f"pass --yes to start that many worker processes anyway")
+    if runs > MAX_RUNS:
+        raise FairbenchError(f"this would plan {runs} cell runs, above the limit of {MAX_RUNS}; select fewer "
+                             f"(--datasets/--methods/--seeds) or pass --yes to run them anyway")
+    return runs
 
 
 @dataclass
@@ -78,12 +114,9 @@ def plan_table(table: TableSpec, scale: str = "paper", seeds: int | None = None,
     table is refused before anything runs; a cell that needs an unregistered method is skipped."""
     plan = Plan()
     cells: list[Job] = []
+    chosen = {id(cell) for cell in selected_cells(table, datasets, methods)}
     for key, cell in table.cells.items():
-        if cell.expect == "reported-only" and not cell.run:
-            continue
-        if datasets and dataset_name(cell.run) not in datasets:
-            continue
-        if methods and cell.run.get("method") not in methods:
+        if id(cell) not in chosen:
             continue
         plan.selected += 1
         try:

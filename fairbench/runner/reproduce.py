@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Callable
 
 from ..core.status import RunStatus
 from ..specs import TableSpec
 from ..store import RecordStore
+from .artifacts import outputs_problem
 from .executor import make_executor
 from .jobs import Job, Outcome
 from .plan import Plan, plan_table, with_dependencies
+
+_log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -25,17 +29,27 @@ class RunSummary:
 
 def pending_jobs(jobs: list[Job], store: RecordStore, force: bool) -> tuple[list[Job], list[Job]]:
     """(to run, reused) of the requested ``jobs``: a job with a done record is reused unless ``force``;
-    to run are the others and the jobs they need that have no record yet, dependencies first."""
+    to run are the others and the jobs they need whose outputs are not intact (no record yet, or a model
+    missing, unlisted or failing its sha256, e.g. a ``model.pkl`` of an older fairbench), dependencies first."""
     todo = [j for j in jobs if force or not store.has(j.group, j.seed)]
     reused = [j for j in jobs if not force and store.has(j.group, j.seed)]
     keys = {j.key for j in todo}
-    return [j for j in with_dependencies(todo) if j.key in keys or not store.has(j.group, j.seed)], reused
+    pending = []
+    for job in with_dependencies(todo):
+        problem = None if job.key in keys else outputs_problem(store, job.group, job.seed)
+        if problem is not None and store.has(job.group, job.seed):  # say why a stored run is run again
+            _log.warning("%s; running %s again", problem, job.label)
+        if job.key in keys or problem is not None:
+            pending.append(job)
+    return pending, reused
 
 
 def run_jobs(
     jobs: list[Job], store: RecordStore, n_jobs: int = 1, on_done: Callable[[Outcome], None] | None = None
 ) -> list[Outcome]:
-    outcomes = []
+    outcomes: list[Outcome] = []
+    if jobs:
+        store.check_writable()  # a read-only or full results folder: one line before anything runs
     for outcome in make_executor(n_jobs).map(jobs, store.root):
         outcomes.append(outcome)
         if on_done:

@@ -84,6 +84,13 @@ class DNNClassifier(TorchClassifier, Learner):
             body, width = relu_body(n_in, tuple(int(w) for w in self.hidden))
             return BodyHead(body, nn.Linear(width, n_classes))
 
+    def module_from_state(self, attribute: str, state: dict[str, torch.Tensor]) -> BodyHead:
+        """The untrained architecture of a stored ``network_`` (:mod:`fairbench.methods.state` loads the
+        weights): the input width is the first layer's, the classes are ``n_classes_``."""
+        if attribute != "network_" or "body.0.weight" not in state:
+            raise FairbenchError(f"a stored DNN has no module {attribute!r} with a first layer")
+        return self.build(int(state["body.0.weight"].shape[1]), int(self.n_classes_), seed=0)
+
     @limited_threads()
     def fit(self, X: np.ndarray, y: np.ndarray, s: np.ndarray | None = None) -> "DNNClassifier":
         self._check_params()

@@ -28,12 +28,14 @@ class TaskResult:
     arrays: dict[str, np.ndarray] = field(default_factory=dict)  # e.g. forget indices, stored beside the record
     data: dict[str, Any] = field(default_factory=dict)  # dataset spec and file sha256 digests
     info: dict[str, Any] = field(default_factory=dict)  # anything else worth keeping (convergence, sizes)
-    objects: dict[str, Any] = field(default_factory=dict)  # pickled beside the record, e.g. a trained model
+    # fitted models of the run's method, stored as data beside the record (runner/artifacts.py), e.g. "model"
+    objects: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class Stored:
-    """A dependency's stored output, as the runner hands it to a task: its record and pickled objects."""
+    """A dependency's stored output, as the runner hands it to a task: its record and its objects, rebuilt
+    from verified data files (never unpickled)."""
 
     record: dict[str, Any]
     objects: Mapping[str, Any]

@@ -130,6 +130,18 @@ def precompute(model: FairLogisticRegression, train: Split) -> NewtonCache:
     return NewtonCache(curvature=_curvature(Xd, model.coef_), sums=sums, anchor=state.theta, state=state)
 
 
+def _remaining_gradient(model: FairLogisticRegression, retain: Split, sums: GroupLabelSums | None) -> np.ndarray:
+    """∇[(n−m)·F(θ; D′) + bᵀθ] at the model's θ in one O(n·d) pass; the penalty direction from the
+    downdated group sums (``None``: no penalty term)."""
+    theta, Xd = model.coef_, model.design(retain.X)
+    grad = Xd.T @ (expit(Xd @ theta) - np.asarray(retain.y, dtype=np.float64))
+    grad += len(retain) * float(model.l2) * theta + model.noise_
+    if sums is not None:
+        v = sums.direction(model.penalty)
+        grad += len(retain) * float(model.gamma) * 2.0 * (v @ theta) * v
+    return grad
+
+
 def removal_step(
     model: FairLogisticRegression,
     forget: Split,
@@ -161,6 +173,9 @@ def removal_step(
         curvature = _curvature(model.design(retain.X), theta)
     else:
         raise FairbenchError("a removal step needs the remaining rows or a precomputed cache")
+    remaining = None
+    if model.fair and cache is not None:
+        remaining = cache.sums - GroupLabelSums.of(X_forget, forget.y, forget.s)
     # After a prepared step the model is not an optimum of its rows: Δ is then the remaining objective's
     # exact negative gradient (Newton on a fair model keeps its own stationarity assumption: it ignores
     # the penalty, which is what it is compared for).
@@ -168,13 +183,10 @@ def removal_step(
     if exact_gradient:
         if retain is None:
             raise FairbenchError("a removal step after another needs the remaining rows")
-        delta = -model.objective_gradient(retain.X, retain.y, retain.s)
+        delta = -_remaining_gradient(model, retain, remaining if use_fairness else None)
     else:
         delta = X_forget.T @ (expit(X_forget @ theta) - y_forget) + m * float(model.l2) * theta
     hessian = curvature + (n - m if hessian_l2 == "remaining" else n) * float(model.l2) * np.eye(len(theta))
-    remaining = None
-    if model.fair and cache is not None:
-        remaining = cache.sums - GroupLabelSums.of(X_forget, forget.y, forget.s)
     if use_fairness:
         if cache is not None:
             full = cache.sums

@@ -391,6 +391,16 @@ def train(
     console.print(f"record: {where}")
 
 
+def _check_method_name(method: str) -> None:
+    """An unknown method is refused from the catalog (read from the sources), before the runner
+    imports every method (torch included) to plan the run: a typo answers at once."""
+    from .catalog import catalog
+
+    known = catalog().methods
+    if method not in known:
+        raise FairbenchError(f"unknown method '{method}'; known: {', '.join(known)}")
+
+
 @app.command()
 def run(
     method: str = typer.Option(..., help="method name (see `fairbench list methods`)"),
@@ -414,6 +424,7 @@ def run(
         raise FairbenchError(f"--fraction must be in (0, 1), got {fraction}")
     if (fraction is not None or group is not None) and protocol is None:
         raise FairbenchError("--fraction and --group need a --protocol")
+    _check_method_name(method)
     base: dict[str, Any] = {"method": method, "dataset": dataset, "seed": seed}
     if protocol is not None:
         from .protocols import PROTOCOLS

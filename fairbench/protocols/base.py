@@ -18,6 +18,9 @@ class Deletion:
     forget: np.ndarray
     retain: np.ndarray
     meta: dict[str, Any] = field(default_factory=dict)  # protocol, resolved params, what fractions are of
+    # A stream of deletion requests (protocol ``sequential``): disjoint sorted index arrays, in the order
+    # they are applied, whose union is ``forget``; None for a single deletion.
+    batches: tuple[np.ndarray, ...] | None = None
 
 
 ProtocolFn = Callable[..., Deletion]  # fn(dataset: Dataset, seed: int, **params) -> Deletion

@@ -1,4 +1,4 @@
-"""Deletion protocols on labels and sensitive groups: uniform, class, selective_class, subgroup.
+"""Deletion protocols on labels and sensitive groups: uniform, class, selective_class, subgroup, sequential.
 
 Every protocol is ``fn(dataset, seed, **params) -> Deletion`` with sorted, disjoint int64
 ``forget`` / ``retain`` indices into ``dataset.train`` whose union is every training row. Draws use
@@ -14,6 +14,7 @@ a missing required parameter, an unknown parameter.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import inspect
 from typing import Any, Callable
@@ -156,6 +157,30 @@ def uniform(dataset: Dataset, seed: int, *, fraction) -> Deletion:
     rng = np.random.default_rng(seed)
     forget = draw(rng, np.arange(n), m)
     return finish(dataset, forget, "uniform", seed, fraction=f, fraction_of="train")
+
+
+@protocol(
+    "sequential",
+    "a stream of deletion requests: uniformly random rows of the whole training set, in `batches` requests "
+    "applied one after another",
+    {"fraction": "share of the training rows forgotten after the last request, in (0, 1); m = round(fraction * "
+                 "n_train) rows in all",
+     "batches": "number of requests k (default 10): the m rows in a random order, cut into k near-equal batches"},
+)
+def sequential(dataset: Dataset, seed: int, *, fraction, batches=10) -> Deletion:
+    f = check_fraction("sequential", fraction)
+    if isinstance(batches, bool) or not isinstance(batches, (int, np.integer)) or batches < 1:
+        raise FairbenchError(f"protocol 'sequential': batches must be a positive integer, got {batches!r}")
+    n = len(dataset.train)
+    m = n_of(f, n)
+    if m < batches:
+        raise FairbenchError(f"protocol 'sequential': {m} rows cannot make {batches} non-empty batches; "
+                             "increase the fraction")
+    order = np.random.default_rng(seed).permutation(n)[:m]  # the order the rows are asked to be deleted in
+    requests = tuple(np.sort(part).astype(np.int64) for part in np.array_split(order, int(batches)))
+    deletion = finish(dataset, order, "sequential", seed, fraction=f, fraction_of="train", batches=int(batches),
+                      batch_sizes=[len(part) for part in requests])
+    return dataclasses.replace(deletion, batches=requests)
 
 
 @protocol(

@@ -177,14 +177,17 @@ class FairLogisticRegression(Learner):
         hess = weighted_gram(Xd, p * (1 - p)) + n * (l2 * np.eye(len(theta)) + gamma * pen_hess)
         return value, grad, hess
 
-    def fit(self, X: np.ndarray, y: np.ndarray, s: np.ndarray | None = None) -> "FairLogisticRegression":
+    def fit(self, X: np.ndarray, y: np.ndarray, s: np.ndarray | None = None,
+            init: np.ndarray | None = None) -> "FairLogisticRegression":
+        """``init``: the θ Newton starts from (default zeros), e.g. the original model's for a warm-started
+        retrain after a deletion (benchmarks/perf/fairunlearn_adult.py); the optimum reached is the same."""
         self._check_params()
         Xd = self.design(X)
         y = _binary(y, "label y").astype(np.float64)
         n, d = Xd.shape
         v = self.direction(Xd, y, s)
         b = self._noise(d)
-        theta = np.zeros(d)
+        theta = np.zeros(d) if init is None else np.array(init, dtype=np.float64).reshape(d)
         value, grad, hess = self._terms(Xd, y, v, b, theta, 2)
         iteration = 0
         for iteration in range(1, int(self.max_iter) + 1):

@@ -86,7 +86,12 @@ class HeadFairUnlearner(Unlearner):
             head = self.linear_model(model, Split(np.concatenate([forget_rows.X, retain_rows.X]),
                                                   np.concatenate([forget.y, retain.y]),
                                                   None if forget.s is None else np.concatenate([forget.s, retain.s])))
-        unlearned = removal_step(head, forget_rows, retain_rows, cache, fairness=True, hessian_l2=self.hessian_l2)
+        # The advanced cache is kept: a second call on the same prepared head is refused (its θ moved),
+        # instead of stepping again from state that is valid only for the first deletion.
+        unlearned, advanced = removal_step(head, forget_rows, retain_rows, cache, fairness=True,
+                                           hessian_l2=self.hessian_l2)
+        if cache is not None:
+            self.cache_ = advanced
         if self.features == "input":
             return unlearned
         step = torch.as_tensor(unlearned.coef_ - head.coef_, dtype=torch.float32)

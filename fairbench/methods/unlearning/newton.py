@@ -7,6 +7,9 @@ fairness penalty it ignores the penalty, which is the paper's point (Sec. 1, App
 ``hessian_l2="remaining"`` (default) is the exact Hessian, (n−m)λ; ``"full"`` uses nλ as the public
 reference code does (fairunlearn.md §6.4). The reference code's other Newton bug (the intercept
 counted twice in the Hessian weights, §6.6) is not reproduced.
+
+Prepared (``prepare(model, train)``), the unlearner serves a stream of deletions exactly: its cache
+follows the unlearned model and the remaining rows (:mod:`._newton_step`).
 """
 
 from __future__ import annotations
@@ -36,8 +39,12 @@ class NewtonUnlearner(Unlearner):
         self.cache_ = precompute(model, train)
 
     def unlearn(self, model: Any, forget: Split, retain: Split) -> Any:
+        """After ``prepare``, calls form a stream: each continues from the model the previous one
+        returned, on the rows that remain (:class:`._newton_step.StreamState`); another model is refused."""
         self._check_params()
-        return removal_step(model, forget, retain, self.cache_, fairness=self.fairness, hessian_l2=self.hessian_l2)
+        unlearned, self.cache_ = removal_step(model, forget, retain, self.cache_, fairness=self.fairness,
+                                              hessian_l2=self.hessian_l2)
+        return unlearned
 
 
 register_method(

@@ -19,6 +19,12 @@ instead of the i-th removed row, g = Σ_i (x_{(i)}ᵀθ* − ŷ′_i) x_{R_i}.
 
 PRU does not know the objective-perturbation noise b: with b ≠ 0 its target is off by about H⁻¹b.
 Without noise and with m ≥ d removed rows in general position it equals Guo's Newton step.
+
+Prepared (``prepare(model, train)``), calls form a stream of deletions as in Newton's
+(:class:`._newton_step.StreamState`): the totals are downdated by each removed batch (with the
+anchor θ*'s weights, so they stay the totals of the remaining rows) and a call with another model or
+rows that were already deleted is refused. The ``repo`` variant reads the residual rows by training
+position, which a previous deletion has shifted: it serves one prepared deletion only.
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ from scipy.special import expit
 
 from ...core.errors import FairbenchError
 from ...datasets.base import Split
-from ._newton_step import check_linear_model, check_sizes
+from ._newton_step import StreamState, check_linear_model, check_sizes
 from .._checks import check_choice
 from ..base import MethodEntry, Unlearner
 from ..learners.fair_logistic import FairLogisticRegression, weighted_gram
@@ -50,11 +56,13 @@ def working_response(Xd: np.ndarray, y: np.ndarray, theta: np.ndarray) -> tuple[
     return w, eta + (np.asarray(y, dtype=np.float64) - p) / w
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Totals:
-    gram: np.ndarray  # XᵀWX over D
-    moment: np.ndarray  # XᵀWz over D
+    gram: np.ndarray  # XᵀWX over the remaining rows D_k (D after prepare), W and z at the anchor θ*
+    moment: np.ndarray  # XᵀWz over D_k
     rows: np.ndarray | None  # the training design rows, in training order (``repo`` variant only)
+    state: StreamState | None = None  # the model and rows the totals describe (prepared totals only)
+    anchor: np.ndarray | None = None  # θ*, where prepare took W and z
 
 
 def leave_k_out_predictions(totals_gram: np.ndarray, totals_moment: np.ndarray, ridge: float,
@@ -88,14 +96,22 @@ class ProjectiveResidualUpdate(Unlearner):
 
     def prepare(self, model: Any, train: Split) -> None:
         self._check_params()
-        self.totals_ = self._totals(check_linear_model(model, "PRU"), train)
+        model = check_linear_model(model, "PRU")
+        totals = self._totals(model, train)
+        state = StreamState.of(model, train)
+        self.totals_ = _Totals(totals.gram, totals.moment, totals.rows, state, state.theta)
 
     def unlearn(self, model: Any, forget: Split, retain: Split) -> Any:
         self._check_params()
         model = check_linear_model(model, "PRU")
         theta, n, m = model.coef_, model.n_train_, len(forget)
-        check_sizes(n, forget, retain)
         totals = self.totals_
+        if totals is not None:
+            totals.state.check(model, forget, retain, "the prepared PRU")
+            if self.variant == "repo" and totals.state.steps > 0:
+                raise FairbenchError("PRU variant 'repo' reads rows by training position, which a previous deletion "
+                                     "shifted: it serves one prepared deletion; call prepare(model, train) again")
+        check_sizes(n, forget, retain)
         if totals is None:
             if self.variant == "repo":
                 raise FairbenchError("PRU variant 'repo' needs prepare(model, train): it reads rows by training position")
@@ -107,7 +123,17 @@ class ProjectiveResidualUpdate(Unlearner):
         lko = leave_k_out_predictions(totals.gram, totals.moment, ridge, X_forget, w, z)
         residual_rows = X_forget if self.variant == "paper" else totals.rows[:m]
         g = X_forget.T @ (residual_rows @ theta - lko)
-        return model.with_coef(theta - projected_solve(X_forget, g), n - m)
+        unlearned = model.with_coef(theta - projected_solve(X_forget, g), n - m)
+        if self.totals_ is not None:
+            self.totals_ = self._downdated(totals, X_forget, forget, unlearned)
+        return unlearned
+
+    @staticmethod
+    def _downdated(totals: _Totals, X_forget: np.ndarray, forget: Split, unlearned: Any) -> _Totals:
+        """The totals of the rows that remain after ``forget``, at the anchor's weights, for the next call."""
+        w, z = working_response(X_forget, forget.y, totals.anchor)
+        return _Totals(totals.gram - weighted_gram(X_forget, w), totals.moment - X_forget.T @ (w * z), totals.rows,
+                       totals.state.advance(unlearned, forget), totals.anchor)
 
 
 register_method(

@@ -28,6 +28,13 @@ optional one-off ``prepare(model, train)``, independent of the deletion), ``unle
 ``unlearn`` call), ``reference_seconds`` (retraining the oracle), ``train_seconds`` (the original
 fit, from its cached record). ``unlearn_peak_mb`` is the traced peak memory of the ``unlearn`` call.
 An unlearner's ``report_`` dict (set by ``unlearn``) is stored as metrics ``unlearner_<key>``.
+
+A protocol that returns a stream of requests (``sequential``: ``Deletion.batches``) is applied one
+request after another to the same (prepared once) unlearner, each call from the model the previous
+returned; the usual metrics are those of the final model, ``unlearn_seconds`` is the sum of the calls,
+and after each request i: ``unlearn_seconds_step_<i>``, ``l2_to_retrain_step_<i>`` (to the reference
+refitted on the rows left then), ``grad_residual_step_<i>`` and ``residual_bound_step_<i>`` (Guo
+et al.'s data-dependent bound for the step from the previous model, for a linear model).
 The forget indices (positions in the training split) and their source row ids are stored as arrays.
 
 Task ``train_base`` fits a learner on the training split, passing the sensitive attribute or row
@@ -173,6 +180,73 @@ def _coef(model: Any) -> np.ndarray | None:
     return None if coef is None else np.ravel(coef)
 
 
+@dataclass(frozen=True)
+class _Step:
+    """One deletion request of a stream: the rows forgotten so far and left, the model after it."""
+
+    forgotten: Split
+    remaining: Split
+    model: Any
+    seconds: float
+    peak_mb: float
+
+
+def _unlearn_stream(unlearner: Any, original: Any, train: Split, batches: tuple[np.ndarray, ...]) -> list[_Step]:
+    """Apply the deletion requests one after another to the same unlearner, each from the model the
+    previous one returned (one request: the single deletion every table but ``sequential`` runs)."""
+    kept = np.ones(len(train), dtype=bool)
+    model, steps = original, []
+    for batch in batches:
+        kept[batch] = False
+        forgotten, remaining = train.subset(np.flatnonzero(~kept)), train.subset(np.flatnonzero(kept))
+        if tracemalloc.is_tracing():
+            tracemalloc.reset_peak()
+            before = tracemalloc.get_traced_memory()[0]
+        start = time.perf_counter()
+        model = unlearner.unlearn(model, train.subset(batch), remaining)
+        seconds = time.perf_counter() - start
+        peak_mb = (tracemalloc.get_traced_memory()[1] - before) / 2**20 if tracemalloc.is_tracing() else float("nan")
+        steps.append(_Step(forgotten, remaining, model, seconds, peak_mb))
+    return steps
+
+
+def _reference_is_the_method(config: "UnlearnConfig") -> bool:
+    return config.reference.name == config.method.name and config.method.params == config.reference.params
+
+
+def _distance_to(unlearned: Any, reference: Any) -> dict[str, float]:
+    ours, theirs = _coef(unlearned), _coef(reference)
+    if ours is None or theirs is None or ours.shape != theirs.shape:
+        return {}
+    return evaluate(["l2_to_retrain"], Inputs({}, values={"theta": ours, "theta_reference": theirs}))
+
+
+def _grad_residual(model: Any, rows: Split) -> float:
+    return float(np.linalg.norm(model.objective_gradient(rows.X, rows.y, rows.s)))
+
+
+def _per_step_metrics(config: "UnlearnConfig", steps: list[_Step], original: Any, seed: int) -> dict[str, float]:
+    """After each request i (1-based) of a stream: ``unlearn_seconds_step_<i>``, ``l2_to_retrain_step_<i>``
+    (to the reference refitted on the rows left then), ``grad_residual_step_<i>`` and ``residual_bound_step_<i>`` (Guo
+et al.'s data-dependent bound for the step from the previous model, for a linear model)."""
+    metrics: dict[str, float] = {}
+    before = original
+    for i, step in enumerate(steps, start=1):
+        metrics[f"unlearn_seconds_step_{i}"] = step.seconds
+        if hasattr(step.model, "design") and _coef(step.model) is not None:
+            # Guo et al.'s data-dependent bound (Cor. 1) on the residual of this request's step
+            metrics[f"residual_bound_step_{i}"] = data_dependent_residual_bound(
+                step.model.design(step.remaining.X), _coef(before), _coef(step.model))
+        before = step.model
+        if config.reference is not None:
+            reference = step.model if _reference_is_the_method(config) else config.reference.build(
+                random_state=seed).unlearn(original, step.forgotten, step.remaining)
+            metrics.update({f"{key}_step_{i}": value for key, value in _distance_to(step.model, reference).items()})
+        if hasattr(step.model, "objective_gradient"):
+            metrics[f"grad_residual_step_{i}"] = _grad_residual(step.model, step.remaining)
+    return metrics
+
+
 def _leakage(original: Any, unlearned: Any, train: Split, retain: Split, m: int, delta: float) -> dict[str, float]:
     """ε′ bounds and ε of :mod:`fairbench.metrics.leakage` for a linear model trained with noise σ;
     ``epsilon`` is the smaller of the data-dependent and the (reconstructed) worst-case ε, as the paper reports."""
@@ -236,13 +310,9 @@ def run(config: UnlearnConfig, deps: Mapping[str, Stored]) -> TaskResult:
         start = time.perf_counter()
         unlearner.prepare(original, data.train)
         precompute_seconds = time.perf_counter() - start
-    if tracemalloc.is_tracing():
-        tracemalloc.reset_peak()
-        before = tracemalloc.get_traced_memory()[0]
-    start = time.perf_counter()
-    unlearned = unlearner.unlearn(original, forget, retain)
-    unlearn_seconds = time.perf_counter() - start
-    peak_mb = (tracemalloc.get_traced_memory()[1] - before) / 2**20 if tracemalloc.is_tracing() else float("nan")
+    steps = _unlearn_stream(unlearner, original, data.train, deletion.batches or (deletion.forget,))
+    unlearned, unlearn_seconds = steps[-1].model, sum(step.seconds for step in steps)
+    peak_mb = max(step.peak_mb for step in steps)
 
     inputs = Inputs({"test": data.test, "retain": retain, "forget": forget}, unlearned,
                     privileged=data.privileged, dataset=data.name)
@@ -258,7 +328,7 @@ def run(config: UnlearnConfig, deps: Mapping[str, Stored]) -> TaskResult:
         metrics[f"unlearner_{key}"] = float(value)
 
     if config.reference is not None:
-        if config.reference.name == config.method.name and config.method.params == config.reference.params:
+        if _reference_is_the_method(config):
             reference, reference_seconds = unlearned, unlearn_seconds
         else:
             reference_unlearner = config.reference.build(random_state=streams.seed("unlearner"))
@@ -266,15 +336,15 @@ def run(config: UnlearnConfig, deps: Mapping[str, Stored]) -> TaskResult:
             reference = reference_unlearner.unlearn(original, forget, retain)
             reference_seconds = time.perf_counter() - start
         metrics["reference_seconds"] = reference_seconds
-        ours, theirs = _coef(unlearned), _coef(reference)
-        if ours is not None and theirs is not None and ours.shape == theirs.shape:
-            metrics.update(evaluate(["l2_to_retrain"], Inputs({}, values={"theta": ours, "theta_reference": theirs})))
+        metrics.update(_distance_to(unlearned, reference))
 
     if hasattr(unlearned, "objective_gradient"):
         # Residual of the remaining-data objective (n−m)·F(·; D′) + bᵀθ: 0 for exact retraining.
-        metrics["grad_residual"] = float(np.linalg.norm(unlearned.objective_gradient(retain.X, retain.y, retain.s)))
+        metrics["grad_residual"] = _grad_residual(unlearned, retain)
         metrics["grad_residual_original"] = float(np.linalg.norm(
             unlearned.objective_gradient(retain.X, retain.y, retain.s, theta=_coef(original))))
+    if deletion.batches is not None:
+        metrics.update(_per_step_metrics(config, steps, original, streams.seed("unlearner")))
     if config.leakage:
         metrics.update(_leakage(original, unlearned, data.train, retain, len(forget), **config.leakage))
 

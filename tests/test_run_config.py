@@ -104,3 +104,18 @@ def test_cli_refuses_a_bad_parameter_in_under_two_seconds(fb_env, cli):
     assert code == 2
     assert err.strip().splitlines() == ["error: params.epochs: 'abc' is not of type int; accepted: a value of type int"]
     assert not (fb_env / "results").exists()
+
+
+def test_every_constructor_parameter_is_seen_by_the_typed_config_and_random_state_is_passed():
+    """Parameters a constructor forwards to its base (``**base``: the recommenders' shared defaults and
+    random_state) are checked and passed like its own; a method that takes random_state always gets the
+    run's stream, never None (which would mean fresh OS entropy: a run that cannot be repeated)."""
+    from fairbench.methods import METHODS
+    from fairbench.runner.tasks.config import MethodSpec
+
+    for name, entry in METHODS.items():
+        spec = MethodSpec.parse(name, {})
+        own = set(entry.factory().get_params(deep=False))
+        assert own <= set(spec.accepted) or spec.open_ended, (name, sorted(own - set(spec.accepted)))
+        if "random_state" in own:
+            assert spec.build(random_state=1234).random_state == 1234, name

@@ -87,6 +87,33 @@ def _accepts(annotation: Any, default: Any, value: Any) -> bool:
     return True
 
 
+def constructor_parameters(factory: Any) -> tuple[dict[str, inspect.Parameter], bool]:
+    """The named parameters a method's constructor accepts, and whether it also takes names of its own
+    (``**kwargs`` it keeps, e.g. SISA's shard parameters).
+
+    A class's ``__init__(..., **base)`` that forwards to its base class's ``__init__`` (the recommenders'
+    shared defaults) accepts the base's parameters too: they are followed up the class hierarchy, so
+    ``random_state`` and the shared defaults are checked and passed like the class's own."""
+    if not isinstance(factory, type):
+        parameters = inspect.signature(factory).parameters.values()
+        return ({p.name: p for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)},
+                any(p.kind is p.VAR_KEYWORD for p in parameters))
+    named: dict[str, inspect.Parameter] = {}
+    for klass in factory.__mro__:
+        init = klass.__dict__.get("__init__")
+        if init is None or klass is object:
+            continue
+        parameters = list(inspect.signature(init).parameters.values())[1:]  # without self
+        for p in parameters:
+            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY):
+                named.setdefault(p.name, p)
+        if not any(p.kind is p.VAR_KEYWORD for p in parameters):
+            return named, False
+        if getattr(factory, "_passthrough", None):  # the **kwargs are the method's own (stored, not forwarded)
+            return named, True
+    return named, True
+
+
 @dataclass(frozen=True)
 class MethodSpec:
     """A method and the parameters a run gives it (the constructor's defaults fill the rest)."""
@@ -107,10 +134,7 @@ class MethodSpec:
             raise refuse(where, f"'{entry.name}' is a {entry.kind}", f"a {' or '.join(kinds)}")
         params_where = params_where or ("params" if where == "method" else f"{where}.params")
         given = as_dict(params_where, params)
-        signature = inspect.signature(entry.factory)
-        named = {n: p for n, p in signature.parameters.items()
-                 if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
-        open_ended = any(p.kind is p.VAR_KEYWORD for p in signature.parameters.values())
+        named, open_ended = constructor_parameters(entry.factory)
         for key, value in given.items():
             if key not in named:
                 if not open_ended:

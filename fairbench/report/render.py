@@ -11,6 +11,7 @@ import io
 import json
 import math
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from tabulate import tabulate
@@ -25,38 +26,80 @@ from .results import MARKS, STALE_MARK, CellResult
 FORMATS = ("md", "latex", "csv", "json")
 
 
-def decimals_of(text: str | None, default: int = 4) -> int | None:
-    """Printed precision of a reported value: digits after the point, None for scientific notation."""
-    if text is None:
-        return default
-    if re.search(r"[eE]", text):
-        return None
-    return len(text.split(".", 1)[1]) if "." in text else default
+DEFAULT_DECIMALS = 4  # rows the paper prints no value in
+NOT_RUN_TEXT = MARKS[CellStatus.NOT_RUN]  # stands in for "ours" where no run exists; the mark is the value
 
 
-def fmt(value: float | None, decimals: int | None) -> str:
-    if value is None:
-        return ""
-    if math.isnan(value):
-        return "nan"
-    if decimals is None or (value != 0 and abs(value) < 10 ** -(decimals or 4)):
-        return f"{value:.3g}"
-    return f"{value:.{decimals}f}"
+@dataclass(frozen=True)
+class NumberFormat:
+    """How every number of one table row is printed: fixed with ``decimals`` digits after the point, or
+    scientific with ``decimals`` mantissa digits (the paper prints the row in scientific notation)."""
+
+    decimals: int = DEFAULT_DECIMALS
+    scientific: bool = False
+
+    def __call__(self, value: float | None) -> str:
+        if value is None:
+            return ""
+        if math.isnan(value) or math.isinf(value):
+            return str(value)
+        if self.scientific:
+            return "0" if value == 0 else f"{value:.{self.decimals}e}"
+        text = f"{value:.{self.decimals}f}"
+        return text.lstrip("-") if float(text) == 0 else text  # 1e-16 and -1e-16 both read 0.0000
+
+    def paper(self, text: str) -> str:
+        """A printed paper value in the row's format (kept verbatim when it is not a number)."""
+        try:
+            return self(float(text))
+        except ValueError:
+            return text
 
 
-def cell_text(result: CellResult) -> str:
-    decimals = decimals_of(result.cell.reported)
-    paper = result.cell.reported or ""
+def _is_scientific(text: str) -> bool:
+    return "e" in text.lower()
+
+
+def row_format(printed: list[str]) -> NumberFormat:
+    """The row's format from the paper's printed values in it: the most digits the paper prints; scientific only
+    when every informative value is. A bare "0" says nothing about precision; no paper value: the default."""
+    numbers = []
+    for text in printed:
+        try:
+            float(text)
+        except ValueError:
+            continue
+        if "." in text or _is_scientific(text) or float(text) != 0:
+            numbers.append(text)
+    if not numbers:
+        return NumberFormat()
+    fixed = [t for t in numbers if not _is_scientific(t)]
+    if fixed:
+        return NumberFormat(max(len(t.split(".", 1)[1]) if "." in t else 0 for t in fixed))
+    return NumberFormat(max(len(re.split("[eE]", t)[0].partition(".")[2]) for t in numbers), scientific=True)
+
+
+def row_formats(table: TableSpec, results: dict[tuple[str, str], CellResult]) -> dict[str, NumberFormat]:
+    formats = {}
+    for row in table.rows:
+        cells = [results[(row.id, c.id)].cell for c in table.columns]
+        formats[row.id] = row_format([t for cell in cells for t in (cell.reported, cell.reported_std) if t])
+    return formats
+
+
+def cell_text(result: CellResult, number: NumberFormat) -> str:
+    paper = number.paper(result.cell.reported) if result.cell.reported else ""
     if result.cell.reported_std:
-        paper += f" ± {result.cell.reported_std}"
+        paper += f" ± {number.paper(result.cell.reported_std)}"
     if result.value is None:
-        ours = "–"
+        ours = NOT_RUN_TEXT
     else:
-        ours = fmt(result.value, decimals)
+        ours = number(result.value)
         if result.std is not None:
-            ours += f" ± {fmt(result.std, decimals)}"
+            ours += f" ± {number(result.std)}"
     text = ours + (f" ({paper})" if paper else "")
-    marks = " ".join(m for m in (MARKS[result.status], STALE_MARK if result.stale else "") if m)
+    status_mark = "" if result.value is None and result.status == CellStatus.NOT_RUN else MARKS[result.status]
+    marks = " ".join(m for m in (status_mark, STALE_MARK if result.stale else "") if m)
     return f"{text} {marks}".strip()
 
 
@@ -131,7 +174,8 @@ def _header_block(table: TableSpec, results: dict[tuple[str, str], CellResult], 
         + (f" ({table.scales[scale].get('note', 'shorter schedules, see the spec')})" if scale in table.scales else "")
         + ". Cells: ours ± std (paper), status mark: "
         + ("~ stand-in (not compared with the paper at this scale), " if scale != "paper" else "")
-        + "✓ reproduced, ✗ deviates, – not run, † reported only"
+        + f"{MARKS[CellStatus.REPRODUCED]} reproduced, {MARKS[CellStatus.DEVIATES]} deviates, "
+        + f"{NOT_RUN_TEXT} not run, {MARKS[CellStatus.REPORTED_ONLY]} reported only"
         + (f"; {STALE_MARK}: made by an older version of the code (see the notes)." if stale else "."),
     ]
     if table.cell_format:
@@ -171,10 +215,13 @@ def render_markdown(table: TableSpec, results: dict[tuple[str, str], CellResult]
     headers = [""]
     for group, columns in table.groups(table.columns):
         for i, column in enumerate(columns):
-            headers.append(f"{group}<br>{column.label}" if group and i == 0 else (f"<br>{column.label}" if group else column.label))
+            # plain text in a terminal and on GitHub: the group names its first column ("Baselines: ML")
+            headers.append(f"{group}: {column.label}" if group and i == 0 else column.label)
+    formats = row_formats(table, results)
     body = []
     for index, row in enumerate(table.rows):
-        body.append([_row_label(table, index)] + [cell_text(results[(row.id, c.id)]) for c in table.columns])
+        body.append([_row_label(table, index)]
+                    + [cell_text(results[(row.id, c.id)], formats[row.id]) for c in table.columns])
     lines = [f"## {table.ref} — {table.title}", ""]
     lines += [f"- {line}" for line in _header_block(table, results, scale)]
     lines += ["", tabulate(body, headers=headers, tablefmt="github", disable_numparse=True), ""]
@@ -191,7 +238,7 @@ def _latex_escape(text: str) -> str:
     for char, repl in (("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("_", r"\_"), ("#", r"\#"), ("$", r"\$")):
         text = text.replace(char, repl)
     return (text.replace("±", r"$\pm$").replace("✓", r"\checkmark").replace("✗", r"$\times$")
-            .replace("–", "--").replace("†", r"$\dagger$").replace("−", "-").replace("·", r"$\cdot$")
+            .replace("—", "---").replace("–", "--").replace("†", r"$\dagger$").replace("−", "-").replace("·", r"$\cdot$")
             .replace("|", r"$|$").replace(">", r"$>$").replace("~", r"$\sim$"))  # ~ is a space in LaTeX
 
 
@@ -217,6 +264,7 @@ def render_latex(table: TableSpec, results: dict[tuple[str, str], CellResult], s
         lines.append(" ".join(rules))
     lines.append(" & ".join([""] + [_latex_escape(c.label) for c in table.columns]) + r" \\")
     lines.append(r"\midrule")
+    formats = row_formats(table, results)
     previous_group = None
     for index, row in enumerate(table.rows):
         if row.group and row.group != previous_group:
@@ -224,7 +272,7 @@ def render_latex(table: TableSpec, results: dict[tuple[str, str], CellResult], s
                 lines.append(r"\midrule")
             lines.append(rf"\multicolumn{{{n + 1}}}{{l}}{{\textit{{{_latex_escape(row.group)}}}}} \\")
         previous_group = row.group
-        cells = [_latex_escape(cell_text(results[(row.id, c.id)])) for c in table.columns]
+        cells = [_latex_escape(cell_text(results[(row.id, c.id)], formats[row.id])) for c in table.columns]
         lines.append(" & ".join([_latex_escape(row.label)] + cells) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}"]
     caption = f"{table.title}. Variant: {table.variant}; scale: {scale}. Cells: ours ± std (paper)."

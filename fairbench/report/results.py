@@ -29,7 +29,7 @@ from ..core.status import CellStatus, RunFailure
 from ..specs import CellSpec, TableSpec, cell_config, standard_error_of_difference
 from ..store import RecordStore
 
-MARKS = {CellStatus.REPRODUCED: "✓", CellStatus.DEVIATES: "✗", CellStatus.NOT_RUN: "–",
+MARKS = {CellStatus.REPRODUCED: "✓", CellStatus.DEVIATES: "✗", CellStatus.NOT_RUN: "—",
          CellStatus.REPORTED_ONLY: "†", CellStatus.NO_REFERENCE: "", CellStatus.STAND_IN: "~"}
 STALE_MARK = "stale"  # after the status mark of a cell shown from records of older code
 

@@ -59,11 +59,29 @@ def _yscale(spec: dict[str, Any], group: str | None) -> str:
     return scale
 
 
-def plot_table(table: TableSpec, results: dict[tuple[str, str], CellResult], out_dir: Path | str) -> list[Path]:
-    """Draw the table's ``plot:`` (PNG + PDF) under ``out_dir``; returns the files written ([] without a plot)."""
+# Each line gets its own hollow marker; a line that a later one covers (fair retraining under fair unlearning)
+# gets a wide translucent halo of its colour behind it, so both stay visible where they coincide.
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">", "h")
+COINCIDE = 0.015  # lines closer than this fraction of the panel's y range at every shared x cover each other
+NO_DATA = "data not available"
+
+
+def _line_style(index: int) -> dict[str, Any]:
+    return {"marker": MARKERS[index % len(MARKERS)], "markersize": 5, "markerfacecolor": "none",
+            "markeredgewidth": 1.1, "linewidth": 1.3}
+
+
+def _covers(later: list[tuple], earlier: list[tuple], tolerance: float) -> bool:
+    earlier_at = {p[0]: p[1] for p in earlier}
+    shared = [(p[1], earlier_at[p[0]]) for p in later if p[0] in earlier_at]
+    return bool(shared) and all(abs(a - b) <= tolerance for a, b in shared)
+
+
+def draw_figure(table: TableSpec, results: dict[tuple[str, str], CellResult]):
+    """The table's ``plot:`` as a matplotlib figure (None without a plot); panels without data say so."""
     spec, row_items = _plot_section(table)
     if not spec:
-        return []
+        return None, None
     import matplotlib
 
     matplotlib.use("Agg")
@@ -78,18 +96,22 @@ def plot_table(table: TableSpec, results: dict[tuple[str, str], CellResult], out
     column_blocks = table.groups(table.columns)
     styles = spec.get("styles") or {}
     bands = spec.get("bands", "std") == "std"
+    row_order = {row.id: index for index, row in enumerate(table.rows)}
 
     panel_list = [(rg, rows, cg, columns) for rg, rows in row_blocks for cg, columns in column_blocks]
     wrap = int(panels.get("wrap") or len(column_blocks))
     ncols = min(wrap, len(panel_list))
     nrows = math.ceil(len(panel_list) / ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(3.6 * ncols, 2.9 * nrows), squeeze=False)
+    # constrained layout keeps the figure legend ("outside") clear of every axis label
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.6 * ncols, 2.9 * nrows + 0.6), squeeze=False,
+                             layout="constrained")
     for ax in axes.flat[len(panel_list):]:
         ax.set_visible(False)
     for k, (row_group, rows, column_group, columns) in enumerate(panel_list):
         i, j = divmod(k, ncols)
         ax = axes[i][j]
-        panel_xs: set[float] = set()
+        ax.set_title(" / ".join(t for t in (row_group, column_group) if t), fontsize=9)
+        lines: list[tuple[Any, list[tuple]]] = []
         for row in rows:
             points = []
             for column in columns:
@@ -100,26 +122,38 @@ def plot_table(table: TableSpec, results: dict[tuple[str, str], CellResult], out
                 if x is None:
                     raise FairbenchError(f"{table.path}: cell {row.id}/{column.id} has no '{x_spec['key']}' in its run")
                 points.append((float(x) * (100 if x_spec.get("percent") else 1), result.value, result.std))
-            if not points:
-                continue
-            points.sort()
+            if points:
+                lines.append((row, sorted(points)))
+        panel_xs = {p[0] for _, points in lines for p in points}
+        panel_ys = [p[1] for _, points in lines for p in points]
+        tolerance = COINCIDE * (max(panel_ys) - min(panel_ys)) if panel_ys else 0.0
+        drawn: list[tuple[Any, list[tuple]]] = []
+        for row, points in lines:
             xs = [p[0] for p in points]
             ys = [p[1] for p in points]
-            panel_xs.update(xs)
             names = row_items.get(row.id, {}).get("style", [])
-            style = {}
+            style = _line_style(row_order[row.id])
             for name in ([names] if isinstance(names, str) else list(names)) + [row.id]:
                 style.update(styles.get(name, {}))
-            line = ax.plot(xs, ys, marker="o", markersize=3, label=row.label, **style)[0]
+            line = ax.plot(xs, ys, label=row.label, **style)[0]
+            for earlier, earlier_points in drawn:
+                if _covers(points, earlier_points, tolerance):
+                    ax.plot([p[0] for p in earlier_points], [p[1] for p in earlier_points], color=earlier.get_color(),
+                            linewidth=6, alpha=0.35, solid_capstyle="round", zorder=earlier.get_zorder() - 0.1)
+            drawn.append((line, points))
             if bands and all(p[2] is not None and not math.isnan(p[2]) for p in points):
                 ax.fill_between(xs, [p[1] - p[2] for p in points], [p[1] + p[2] for p in points],
                                 color=line.get_color(), alpha=0.15, linewidth=0)
+        if not panel_xs:  # nothing ran for this panel: say so rather than draw empty axes
+            ax.text(0.5, 0.5, NO_DATA, transform=ax.transAxes, ha="center", va="center", fontsize=9, color="0.4")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            continue
         ax.set_xscale(x_spec.get("scale", "linear"))
-        if 0 < len(panel_xs) <= MAX_DATA_TICKS:  # few settings swept: tick exactly those, not round numbers between
+        if len(panel_xs) <= MAX_DATA_TICKS:  # few settings swept: tick exactly those, not round numbers between
             ax.set_xticks(sorted(panel_xs), [f"{x:g}" for x in sorted(panel_xs)])
             ax.minorticks_off()
         ax.set_yscale(_yscale(y_spec, row_group))
-        ax.set_title(" / ".join(t for t in (row_group, column_group) if t), fontsize=9)
         ax.set_xlabel(x_spec.get("label", x_spec["key"]) + (" (%)" if x_spec.get("percent") else ""), fontsize=8)
         ax.set_ylabel(row_group or y_spec.get("label", ""), fontsize=8)
         ax.tick_params(labelsize=7)
@@ -131,11 +165,19 @@ def plot_table(table: TableSpec, results: dict[tuple[str, str], CellResult], out
                 handles[label] = handle
                 labels.append(label)
     if handles:
-        fig.legend([handles[k] for k in labels], labels, loc="lower center", ncol=min(len(labels), 4), fontsize=8,
-                   frameon=False)
+        fig.legend([handles[k] for k in labels], labels, loc="outside lower center", ncol=min(len(labels), 4),
+                   fontsize=8, frameon=False)
     fig.suptitle(f"{table.ref}: {table.title}", fontsize=10)
-    legend_rows = math.ceil(len(labels) / 4) if labels else 0
-    fig.tight_layout(rect=(0, 0.04 * legend_rows + 0.02, 1, 0.95))
+    return fig, spec
+
+
+def plot_table(table: TableSpec, results: dict[tuple[str, str], CellResult], out_dir: Path | str) -> list[Path]:
+    """Draw the table's ``plot:`` (PNG + PDF) under ``out_dir``; returns the files written ([] without a plot)."""
+    fig, spec = draw_figure(table, results)
+    if fig is None:
+        return []
+    import matplotlib.pyplot as plt
+
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     stem = spec.get("file", table.table)

@@ -21,12 +21,18 @@ one trained model (the fairunlearn protocol); ``redraw: [noise]`` also frees ``i
 fraction is of the training set.
 
 Dependencies: the original model is the ``train_base`` run this task declares in ``needs``
-(``original``); the runner plans and runs it first and hands its stored model and record in.
+(``original``); the runner plans and runs it first and hands its stored model and record in. The
+reference model is the ``reference_unlearn`` run (``reference``) of the same original model,
+dataset, protocol, redraw and seed: it draws the same deletion (the ``deletion`` stream) and
+unlearns it with the reference (built with the ``unlearner`` stream), so every method compared on
+one (model, deletion) shares one reference retrain. A run whose method is its own reference
+(``retrain``) compares with itself and needs none. The per-request references of a stream
+(``sequential``) are still refitted in the run.
 
 Timings (also in ``metrics`` so tables can show them): ``precompute_seconds`` (an unlearner's
 optional one-off ``prepare(model, train)``, independent of the deletion), ``unlearn_seconds`` (the
-``unlearn`` call), ``reference_seconds`` (retraining the oracle), ``train_seconds`` (the original
-fit, from its cached record). ``unlearn_peak_mb`` is the traced peak memory of the ``unlearn`` call.
+``unlearn`` call), ``reference_seconds`` (retraining the oracle, from the shared reference run's
+record), ``train_seconds`` (the original fit, from its cached record). ``unlearn_peak_mb`` is the traced peak memory of the ``unlearn`` call.
 An unlearner's ``report_`` dict (set by ``unlearn``) is stored as metrics ``unlearner_<key>``.
 
 A protocol that returns a stream of requests (``sequential``: ``Deletion.batches``) is applied one

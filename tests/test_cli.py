@@ -151,12 +151,15 @@ def test_run_of_an_unlearning_cell_trains_its_base_model_first_and_reuses_it(cli
             "--fraction", "0.05", "--set", "model.method=fair_logreg", "--set", "model.params.penalty=none")
     code, out, err = cli(*args)
     assert code == 0, err
-    assert out.count("stored ") == 2 and "l2_to_retrain" in out  # the train_base run, then the unlearning run
+    # the train_base run, the reference retrain of this deletion, then the unlearning run
+    assert out.count("stored ") == 3 and "l2_to_retrain" in out
     records = {r["config"]["task"]: r for r in RecordStore().iter_records()}
-    original = records["unlearn"]["info"]["dependencies"]["original"]
-    assert original["task"] == "train_base" and original["group"] == records["train_base"]["key"]["group"]
+    dependencies = records["unlearn"]["info"]["dependencies"]
+    assert dependencies["original"]["task"] == "train_base"
+    assert dependencies["original"]["group"] == records["train_base"]["key"]["group"]
+    assert dependencies["reference"]["group"] == records["reference_unlearn"]["key"]["group"]
     code, out, _ = cli(*args, "--seed", "1")  # another deletion draw from the same original model
-    assert code == 0 and out.count("stored ") == 1
+    assert code == 0 and out.count("stored ") == 2  # its reference retrain, then the unlearning run
 
 
 def test_every_registered_dataset_has_a_source(fb_env_no_data):

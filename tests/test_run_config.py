@@ -52,8 +52,10 @@ def test_an_unlearn_config_error_is_refused_before_anything_runs(nothing_loads_o
 
 def test_a_good_unlearn_config_plans_its_base_model_without_running_it(nothing_loads_or_trains):
     job = make_job(UNLEARN)
-    (name, original), = job.needs
+    (name, original), (reference_name, reference) = job.needs
     assert name == "original" and original.config["task"] == "train_base"
+    assert reference_name == "reference" and reference.config["task"] == "reference_unlearn"
+    assert dict(reference.needs)["original"].key == original.key
     assert original.config["params"] == {"epochs": 2, "random_state": 0}  # the init stream, held at 0
 
 
@@ -86,7 +88,7 @@ cells: {}
     plan = plan_table(load_table("demo:bad"), seeds=1)
     failure = plan.skipped[("b", "c")]
     assert failure.status is RunStatus.NOT_IMPLEMENTED and failure.missing_methods == ("not_a_method",)
-    assert [job.config["task"] for job in plan.jobs] == ["train_base", "unlearn"]  # the dependency first
+    assert [job.config["task"] for job in plan.jobs] == ["train_base", "reference_unlearn", "unlearn"]  # dependencies first
 
     (tmp_path / "demo" / "bad.yaml").write_text(spec.replace("fraction: 0.1}", "fraction: 0.1, size: 3}"))
     with pytest.raises(FairbenchError, match=r"^demo:bad cell a/c: protocol\.size: size replaces a fraction"):

@@ -21,17 +21,20 @@ UNLEARN = {"task": "unlearn", "method": "newton", "dataset": "compas@fairunlearn
 def test_cells_sharing_an_original_model_plan_it_once_and_first():
     jobs = [make_job({**UNLEARN, "method": method, "seed": seed}) for method in ("newton", "retrain") for seed in (0, 1)]
     ordered = with_dependencies(jobs)
-    assert [job.config["task"] for job in ordered] == ["train_base"] + ["unlearn"] * 4  # redraw: [] holds split and init
-    assert {dep.key for job in jobs for _, dep in job.needs} == {ordered[0].key}
+    # redraw: [] holds split and init; each newton draw needs its reference retrain, retrain is its own
+    assert [job.config["task"] for job in ordered] == ["train_base"] + ["reference_unlearn", "unlearn"] * 2 + ["unlearn"] * 2
+    assert {dep.key for job in ordered for name, dep in job.needs if name == "original"} == {ordered[0].key}
 
 
 def test_the_gate_releases_a_dependant_only_after_its_dependency_finished():
     job = make_job(UNLEARN)
-    (_, original), = job.needs
+    (_, original), (_, reference) = job.needs
     gate = DependencyGate(with_dependencies([job]))
     assert gate.ready() == [original]
     assert gate.ready() == []
     gate.finished(original)
+    assert gate.ready() == [reference]  # the reference retrain starts from the original model too
+    gate.finished(reference)
     assert gate.ready() == [job]
 
 
@@ -39,7 +42,8 @@ def test_a_failed_dependency_fails_its_dependant_with_its_status(fb_env, monkeyp
     monkeypatch.setenv("FAIRBENCH_DATA", str(tmp_path / "empty"))
     monkeypatch.delenv("FAIRBENCH_MIRROR")
     job = make_job(UNLEARN)
-    original, dependant = run_with_dependencies(job, RecordStore())
+    original, reference, dependant = run_with_dependencies(job, RecordStore())
+    assert reference.status is RunStatus.MISSING_DATA
     assert original.status is RunStatus.MISSING_DATA and original.failure.missing_data == ("compas",)
     assert dependant.job == job and dependant.status is RunStatus.MISSING_DATA
     assert dependant.failure.missing_data == ("compas",) and "needs fair_logreg on compas@fairunlearn" in dependant.message

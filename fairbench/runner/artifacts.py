@@ -55,9 +55,20 @@ def load_object(store: RecordStore, group: str, seed: int, record: Mapping[str, 
     except (ValueError, OSError, zipfile.BadZipFile) as exc:
         raise ArtifactError(f"artifact {where / spec_file} or {where / arrays_file} is not readable data: {exc}") from None
     try:
-        return restore_state(spec, arrays, expected=record.get("config", {}).get("method"))
+        return restore_state(spec, arrays, expected=_object_method(record))
     except FairbenchError as exc:
         raise ArtifactError(f"artifact {where / spec_file}: {exc}") from None
+
+
+def _object_method(record: Mapping[str, Any]) -> str | None:
+    """The registry name a run's stored model must have: the learner of the model the run starts from
+    when its config names one (a reference retrain keeps a model of the original's learner, not of the
+    unlearner that made it), else the run's own method."""
+    config = record.get("config", {})
+    model = config.get("model")
+    if isinstance(model, dict) and model.get("method"):
+        return model["method"]
+    return config.get("method")
 
 
 def outputs_problem(store: RecordStore, group: str, seed: int) -> str | None:

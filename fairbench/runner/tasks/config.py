@@ -236,6 +236,10 @@ class ProtocolSpec:
                          "minority, majority, privileged, unprivileged, a group code or name")
         return cls(name, block, size)
 
+    def as_run(self) -> dict[str, Any]:
+        """The ``protocol`` block this spec was parsed from (for a dependency's run config)."""
+        return {"name": self.name, **self.params, **({"size": self.size} if self.size is not None else {})}
+
     def resolved(self, n_train: int) -> dict[str, Any]:
         """The protocol's parameters for a training split of ``n_train`` rows."""
         if self.size is None:

@@ -21,12 +21,18 @@ one trained model (the fairunlearn protocol); ``redraw: [noise]`` also frees ``i
 fraction is of the training set.
 
 Dependencies: the original model is the ``train_base`` run this task declares in ``needs``
-(``original``); the runner plans and runs it first and hands its stored model and record in.
+(``original``); the runner plans and runs it first and hands its stored model and record in. The
+reference model is the ``reference_unlearn`` run (``reference``) of the same original model,
+dataset, protocol, redraw and seed: it draws the same deletion (the ``deletion`` stream) and
+unlearns it with the reference (built with the ``unlearner`` stream), so every method compared on
+one (model, deletion) shares one reference retrain. A run whose method is its own reference
+(``retrain``) compares with itself and needs none. The per-request references of a stream
+(``sequential``) are still refitted in the run.
 
 Timings (also in ``metrics`` so tables can show them): ``precompute_seconds`` (an unlearner's
 optional one-off ``prepare(model, train)``, independent of the deletion), ``unlearn_seconds`` (the
-``unlearn`` call), ``reference_seconds`` (retraining the oracle), ``train_seconds`` (the original
-fit, from its cached record). ``unlearn_peak_mb`` is the traced peak memory of the ``unlearn`` call.
+``unlearn`` call), ``reference_seconds`` (retraining the oracle, from the shared reference run's
+record), ``train_seconds`` (the original fit, from its cached record). ``unlearn_peak_mb`` is the traced peak memory of the ``unlearn`` call.
 An unlearner's ``report_`` dict (set by ``unlearn``) is stored as metrics ``unlearner_<key>``.
 
 A protocol that returns a stream of requests (``sequential``: ``Deletion.batches``) is applied one
@@ -43,6 +49,7 @@ ids when its ``fit`` declares them (:mod:`fairbench.methods._fitting`); its reco
 
 from __future__ import annotations
 
+import hashlib
 import time
 import tracemalloc
 from dataclasses import dataclass
@@ -127,18 +134,19 @@ def train_base(config: TrainBaseConfig, deps: Mapping[str, Stored]) -> TaskResul
 
 
 @dataclass(frozen=True)
-class UnlearnConfig(RunConfig):
-    KEYS = ("params", "model", "dataset_params", "protocol", "redraw", "reference", "metrics", "leakage")
+class DeletionConfig(RunConfig):
+    """What a run that deletes rows from an original model is configured by (tasks ``unlearn`` and
+    ``reference_unlearn``): the model, the deletion protocol and what the seed redraws."""
+
+    KEYS = ("params", "model", "dataset_params", "protocol", "redraw")
 
     model: MethodSpec  # the original model's learner, with the parameters the cell gives it
     protocol: ProtocolSpec
     redraw: tuple[str, ...]
-    reference: MethodSpec | None
-    metrics: tuple[str, ...]
-    leakage: dict[str, Any]
 
     @classmethod
-    def parse(cls, config: dict[str, Any]) -> "UnlearnConfig":
+    def deletion_fields(cls, config: dict[str, Any]) -> dict[str, Any]:
+        """The checked fields of this class, as keyword arguments for ``cls(...)``."""
         check_keys("", config, BASE_KEYS + cls.KEYS)
         redraw = config.get("redraw") or []
         if not isinstance(redraw, (list, tuple)) or set(redraw) - set(REDRAWABLE):
@@ -151,16 +159,12 @@ class UnlearnConfig(RunConfig):
         check_keys("model", model, ("method", "params"))
         learner = MethodSpec.parse(model["method"], model.get("params"), where="model", kinds=("learner",))
         _check_inner_learner(learner, "model.params")
-        reference_name = _reference_name(config)
-        reference = None if reference_name is None else MethodSpec.parse(
-            reference_name, {}, where="reference", kinds=("unlearner",))
-        leakage = as_dict("leakage", config.get("leakage"))
-        check_keys("leakage", leakage, ("delta",))
-        return cls(**common, model=learner, protocol=ProtocolSpec.parse(config.get("protocol")),
-                   redraw=tuple(redraw), reference=reference,
-                   metrics=metric_names(config.get("metrics"), "unlearn", UNLEARN_INPUTS, DEFAULT_METRICS,
-                                        splits=("test", "retain", "forget")),
-                   leakage=leakage)
+        return {**common, "model": learner, "protocol": ProtocolSpec.parse(config.get("protocol")),
+                "redraw": tuple(redraw)}
+
+    @classmethod
+    def parse(cls, config: dict[str, Any]) -> "DeletionConfig":
+        return cls(**cls.deletion_fields(config))
 
     def base_model_run(self) -> dict[str, Any]:
         """The ``train_base`` run of the original model: the split and init streams of this run."""
@@ -169,6 +173,49 @@ class UnlearnConfig(RunConfig):
             params.setdefault("random_state", self.streams.seed("init"))
         return {"task": "train_base", "method": self.model.name, "dataset": self.dataset,
                 "dataset_params": self.dataset_params or None, "params": params, "seed": self.streams.seed("split")}
+
+    def draw_deletion(self, data: Any) -> Any:
+        """The deletion of this run (the ``deletion`` stream): the same rows for every run that shares
+        the dataset, the protocol, the redraw and the seed."""
+        return make_deletion(self.protocol.name, data, self.streams.seed("deletion"),
+                             **self.protocol.resolved(len(data.train)))
+
+
+@dataclass(frozen=True)
+class UnlearnConfig(DeletionConfig):
+    KEYS = DeletionConfig.KEYS + ("reference", "metrics", "leakage")
+
+    reference: MethodSpec | None
+    metrics: tuple[str, ...]
+    leakage: dict[str, Any]
+
+    @classmethod
+    def parse(cls, config: dict[str, Any]) -> "UnlearnConfig":
+        fields = cls.deletion_fields(config)
+        reference_name = _reference_name(config)
+        reference = None if reference_name is None else MethodSpec.parse(
+            reference_name, {}, where="reference", kinds=("unlearner",))
+        leakage = as_dict("leakage", config.get("leakage"))
+        check_keys("leakage", leakage, ("delta",))
+        return cls(**fields, reference=reference,
+                   metrics=metric_names(config.get("metrics"), "unlearn", UNLEARN_INPUTS, DEFAULT_METRICS,
+                                        splits=("test", "retain", "forget")),
+                   leakage=leakage)
+
+    def reference_run(self) -> dict[str, Any] | None:
+        """The ``reference_unlearn`` run of this run's reference (None without one, or when the method is
+        its own reference): it draws the same deletion from the same original model, so every method of a
+        table compared on that (model, deletion) shares one reference retrain."""
+        if self.reference is None or _reference_is_the_method(self):
+            return None
+        return {"task": "reference_unlearn", "method": self.reference.name, "params": self.reference.params or None,
+                "model": {"method": self.model.name, "params": self.model.params or None},
+                "dataset": self.dataset, "dataset_params": self.dataset_params or None,
+                "protocol": self.protocol.as_run(), "redraw": list(self.redraw) or None, "seed": self.seed}
+
+    def dependencies(self) -> dict[str, dict[str, Any]]:
+        reference = self.reference_run()
+        return {"original": self.base_model_run(), **({"reference": reference} if reference else {})}
 
 
 def _accuracy(split: Split, model: Any) -> float:
@@ -270,20 +317,65 @@ def _leakage(original: Any, unlearned: Any, train: Split, retain: Split, m: int,
     return out
 
 
+def _rows_digest(rows: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(rows, dtype=np.int64).tobytes()).hexdigest()
+
+
+def _check_same_deletion(reference_record: Mapping[str, Any], forget: np.ndarray) -> None:
+    """The shared reference must have forgotten exactly this run's rows: its run config draws the same
+    deletion, and this guards the distance against the two draws drifting apart."""
+    if reference_record["info"].get("forget_sha256") != _rows_digest(forget):
+        raise FairbenchError("the shared reference run forgot other rows than this run: the two deletion draws differ")
+
+
 def _reference_name(config: dict[str, Any]) -> str | None:
     """The exact-unlearning oracle a run is compared with: retrain unless the config says 'none'."""
     reference = config.get("reference", "retrain")
     return None if reference in (None, "none") else str(reference)
 
 
-def _components(config: dict[str, Any]) -> tuple[str, ...]:
-    """The original model's learner (and one named in its parameters) and the reference unlearner."""
+def _learner_components(config: dict[str, Any]) -> tuple[str, ...]:
+    """The original model's learner (and one named in its parameters)."""
     model = config.get("model")
     learner = (model.get("method"),) if isinstance(model, dict) and model.get("method") else ()
     if learner:
         learner += _inner_learner(model.get("params"))
+    return learner
+
+
+def _components(config: dict[str, Any]) -> tuple[str, ...]:
+    """The original model's learner (and one named in its parameters) and the reference unlearner."""
     reference = _reference_name(config)
-    return learner + ((reference,) if reference else ())
+    return _learner_components(config) + ((reference,) if reference else ())
+
+
+@register_task(
+    "reference_unlearn",
+    version="1",
+    description="an unlearning run's reference: draw its deletion, unlearn it with the exact oracle (retrain); "
+                "keep the model, shared by every method compared on that model and deletion",
+    config=DeletionConfig,
+    components=_learner_components,
+    needs=lambda config: {"original": config.base_model_run()},
+)
+def reference_unlearn(config: DeletionConfig, deps: Mapping[str, Stored]) -> TaskResult:
+    data = config.load_data()
+    original = deps["original"].objects["model"]
+    deletion = config.draw_deletion(data)
+    forget, retain = data.train.subset(deletion.forget), data.train.subset(deletion.retain)
+    # the unlearner stream, as in the dependant task: the seed the in-task reference was built with
+    reference_unlearner = config.method.build(random_state=config.streams.seed("unlearner"))
+    start = time.perf_counter()
+    reference = reference_unlearner.unlearn(original, forget, retain)
+    seconds = time.perf_counter() - start
+    return TaskResult(
+        metrics={"reference_seconds": seconds, "n_forget": float(len(forget)), "n_retain": float(len(retain))},
+        timings={"reference_s": seconds},
+        arrays={"forget": deletion.forget},
+        data=data_summary(data),
+        info={"deletion": deletion.meta, "forget_sha256": _rows_digest(deletion.forget)},
+        objects={"model": reference},
+    )
 
 
 @register_task(
@@ -293,7 +385,7 @@ def _components(config: dict[str, Any]) -> tuple[str, ...]:
                 "retraining, timings",
     config=UnlearnConfig,
     components=_components,
-    needs=lambda config: {"original": config.base_model_run()},
+    needs=lambda config: config.dependencies(),
 )
 def run(config: UnlearnConfig, deps: Mapping[str, Stored]) -> TaskResult:
     streams = config.streams
@@ -301,8 +393,7 @@ def run(config: UnlearnConfig, deps: Mapping[str, Stored]) -> TaskResult:
     data = config.load_data()
     original, original_record = deps["original"].objects["model"], deps["original"].record
 
-    deletion = make_deletion(config.protocol.name, data, streams.seed("deletion"),
-                             **config.protocol.resolved(len(data.train)))
+    deletion = config.draw_deletion(data)
     forget, retain = data.train.subset(deletion.forget), data.train.subset(deletion.retain)
 
     precompute_seconds = 0.0
@@ -330,11 +421,10 @@ def run(config: UnlearnConfig, deps: Mapping[str, Stored]) -> TaskResult:
     if config.reference is not None:
         if _reference_is_the_method(config):
             reference, reference_seconds = unlearned, unlearn_seconds
-        else:
-            reference_unlearner = config.reference.build(random_state=streams.seed("unlearner"))
-            start = time.perf_counter()
-            reference = reference_unlearner.unlearn(original, forget, retain)
-            reference_seconds = time.perf_counter() - start
+        else:  # the shared reference_unlearn run of this (original model, deletion)
+            shared = deps["reference"]
+            _check_same_deletion(shared.record, deletion.forget)
+            reference, reference_seconds = shared.objects["model"], shared.record["metrics"]["reference_seconds"]
         metrics["reference_seconds"] = reference_seconds
         metrics.update(_distance_to(unlearned, reference))
 

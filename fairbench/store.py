@@ -121,6 +121,14 @@ class RecordStore:
         folder.mkdir(parents=True, exist_ok=True)
         (folder / group).touch()
 
+    def index_request(self, group: str, request: dict[str, Any]) -> None:
+        """File an existing run group under ``request`` (idempotent): records written before records
+        carried their request have the same run key but no index entry, so the report would not find them."""
+        marker = self.root / BY_REQUEST / request_hash(request) / group
+        if not marker.exists():
+            with self._writing():
+                self._index_request(group, request_hash(request))
+
     def seeds(self, group: str) -> list[int]:
         folder = self.runs / group
         if not folder.is_dir():

@@ -118,3 +118,19 @@ def test_check_skips_cells_whose_data_is_absent(fb_env, monkeypatch, tmp_path, d
     assert len(cells) == len(results) and all(f.verdict == Verdict.SKIPPED for f in cells)
     # nothing could be checked: the gate says so instead of passing
     assert not report.ok and [f.subject for f in report.with_verdict(Verdict.FAIL)] == ["records"]
+
+
+def test_a_reused_record_of_an_older_fairbench_is_indexed_under_its_request(tmp_path):
+    """Records written before records carried their request keep their run key; reusing one files it
+    under its request, so render/check find it instead of showing the cell as not run."""
+    from fairbench.core.hashing import request_hash
+    from fairbench.runner.jobs import make_job
+    from fairbench.runner.reproduce import pending_jobs
+
+    store = RecordStore(tmp_path)
+    job = make_job({"method": "ml", "dataset": "compas@flap", "task": "cf_discrete", "seed": 0})
+    store.save(job.group, job.seed, {"key": {"group": job.group, "seed": 0}, "config": job.config, "metrics": {}})
+    assert store.groups_for_request(request_hash(job.request)) == []  # the old layout: no index entry
+    todo, reused = pending_jobs([job], store, force=False)
+    assert todo == [] and reused == [job]
+    assert store.groups_for_request(request_hash(job.request)) == [job.group]

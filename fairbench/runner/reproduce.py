@@ -33,6 +33,8 @@ def pending_jobs(jobs: list[Job], store: RecordStore, force: bool) -> tuple[list
     missing, unlisted or failing its sha256, e.g. a ``model.pkl`` of an older fairbench), dependencies first."""
     todo = [j for j in jobs if force or not store.has(j.group, j.seed)]
     reused = [j for j in jobs if not force and store.has(j.group, j.seed)]
+    for job in reused:  # a record of an older fairbench (same key, no request index) is found by the report too
+        store.index_request(job.group, job.request)
     keys = {j.key for j in todo}
     pending = []
     for job in with_dependencies(todo):

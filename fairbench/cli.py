@@ -8,7 +8,6 @@ implemented), unless ``--allow-missing``.
 
 from __future__ import annotations
 
-import copy
 import logging
 import sys
 import traceback
@@ -296,22 +295,6 @@ def _cached_files(name: str):
     return [] if name in EXTERNAL else verify_source(DATASETS.get(name).source)
 
 
-def _merge(config: dict[str, Any], sets: dict[str, Any]) -> None:
-    """``--set`` values into ``config``, nested blocks key by key: ``--protocol uniform --set
-    protocol.fraction=0.1`` keeps the protocol's name."""
-    for key, value in sets.items():
-        if isinstance(value, dict) and isinstance(config.get(key), dict):
-            _merge(config[key], value)
-        else:
-            config[key] = value
-
-
-def _merged(config: dict[str, Any], sets: dict[str, Any]) -> dict[str, Any]:
-    out = copy.deepcopy(config)
-    _merge(out, sets)
-    return out
-
-
 def _run_single(config: dict[str, Any], force: bool) -> tuple[dict[str, Any], Path]:
     """Run one configuration (checked in full first) and the runs it needs, in order, with a spinner
     on stderr; its record and run folder."""
@@ -433,15 +416,16 @@ def run(
         base["protocol"] = {k: v for k, v in {"name": protocol, "fraction": fraction, "group": group}.items() if v is not None}
     from .runner.choose import choose_runs
     from .runner.tasks.config import method_entry
+    from .specs import merge_blocks
 
     default_task = method_entry(method).task
     sets = set_ or []
     placed_for = _parse_sets(sets).get("task", default_task)
-    config = _merged(base, _parse_sets(sets, _task_keys(placed_for)))
+    config = merge_blocks(base, _parse_sets(sets, _task_keys(placed_for)))  # --set nests into --protocol
     choice = choose_runs(config, default_task)
     chosen_task = choice.configs[0][1].get("task", default_task)
     if chosen_task != placed_for and sets:  # bare keys go where the chosen task takes them
-        config = _merged({**base, "task": chosen_task}, _parse_sets(sets, _task_keys(chosen_task)))
+        config = merge_blocks({**base, "task": chosen_task}, _parse_sets(sets, _task_keys(chosen_task)))
         choice = choose_runs(config, default_task)
     results = [(label, *_run_single(run_config, force)) for label, run_config in choice.configs]
     _print_records(f"{method} on {dataset} (seed {seed}, {chosen_task})", [(label, record) for label, record, _ in results])

@@ -141,12 +141,13 @@ class TableSpec:
         return out
 
 
-def _merge(*parts: dict[str, Any] | None) -> dict[str, Any]:
+def merge_blocks(*parts: dict[str, Any] | None) -> dict[str, Any]:
+    """Nested dicts merged key by key, later parts winning (copies: the parts are left as they are)."""
     merged: dict[str, Any] = {}
     for part in parts:
         for key, value in (part or {}).items():
             if isinstance(value, dict) and isinstance(merged.get(key), dict):
-                merged[key] = _merge(merged[key], value)
+                merged[key] = merge_blocks(merged[key], value)
             else:
                 merged[key] = copy.deepcopy(value)
     return merged
@@ -159,7 +160,7 @@ def cell_config(table: "TableSpec", cell: "CellSpec", scale: str) -> dict[str, A
     """The run a cell asks for at ``scale``: its ``run`` block merged with the scale's ``run`` block."""
     if scale not in SCALES:
         raise FairbenchError(f"unknown scale '{scale}'; known: {', '.join(SCALES)}")
-    return _merge(cell.run, (table.scales.get(scale) or {}).get("run"))
+    return merge_blocks(cell.run, (table.scales.get(scale) or {}).get("run"))
 
 
 def _headers(raw: Any, kind: str, path: Path) -> tuple[list[Header], dict[str, dict[str, Any]]]:
@@ -177,7 +178,7 @@ def _headers(raw: Any, kind: str, path: Path) -> tuple[list[Header], dict[str, d
                 raise FairbenchError(f"{path}: every {kind} needs an id")
             headers.append(Header(item["id"], str(item.get("label", item["id"])), block.get("group")))
             if block.get("run"):
-                item = {**item, "run": _merge(block["run"], item.get("run"))}
+                item = {**item, "run": merge_blocks(block["run"], item.get("run"))}
             extras[item["id"]] = item
     return headers, extras
 
@@ -259,7 +260,7 @@ def load_spec(path: Path) -> TableSpec:
                 expect, reason = _parse_expect(
                     raw.get("expect") or column_extra[column.id].get("expect") or row_extra[row.id].get("expect")
                     or defaults.get("expect"), path, where)
-                tolerance = _merge(defaults.get("tolerance"), row_extra[row.id].get("tolerance"),
+                tolerance = merge_blocks(defaults.get("tolerance"), row_extra[row.id].get("tolerance"),
                                    column_extra[column.id].get("tolerance"), raw.get("tolerance"))
                 reported = raw.get("reported")
                 reported = None if reported is None else str(reported)
@@ -269,7 +270,7 @@ def load_spec(path: Path) -> TableSpec:
                     row=row.id,
                     column=column.id,
                     metric=metric,
-                    run=_merge(defaults.get("run"), row_extra[row.id].get("run"), column_extra[column.id].get("run"), raw.get("run")),
+                    run=merge_blocks(defaults.get("run"), row_extra[row.id].get("run"), column_extra[column.id].get("run"), raw.get("run")),
                     seeds=int(raw.get("seeds") or column_extra[column.id].get("seeds") or defaults.get("seeds", 1)),
                     reported=reported,
                     reported_std=None if raw.get("reported_std") is None else str(raw["reported_std"]),

@@ -262,11 +262,11 @@ def test_wrong_types_and_ranges_in_set_are_one_line_exit_2(cli, fb_env, args, me
 
 
 def test_set_nests_into_the_protocol_given_by_option():
-    from fairbench.cli import _merge, _parse_sets
+    from fairbench.cli import _parse_sets
+    from fairbench.specs import merge_blocks
 
     config = {"protocol": {"name": "uniform"}}
-    _merge(config, _parse_sets(["protocol.fraction=0.2"]))
-    assert config == {"protocol": {"name": "uniform", "fraction": 0.2}}
+    assert merge_blocks(config, _parse_sets(["protocol.fraction=0.2"])) == {"protocol": {"name": "uniform", "fraction": 0.2}}
 
 
 # ---------------------------------------------------------------- artifacts and renames fsynced

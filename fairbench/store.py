@@ -35,7 +35,7 @@ import numpy as np
 
 from .core import atomic, settings
 from .core.errors import FairbenchError
-from .core.hashing import request_hash
+from .core.hashing import request_hash, request_of
 from .core.status import RunFailure, RunStatus
 
 DONE = "done"
@@ -221,12 +221,15 @@ class RecordStore:
                 self._index_request(group, request_hash(record["request"]))
         return final
 
-    def save_failure(self, group: str, seed: int, config: dict[str, Any], failure: RunFailure) -> None:
-        """Note why a run did not produce a record (read by the report layer for 'not run' reasons)."""
-        note = {"config": config, **failure.to_json()}
+    def save_failure(self, group: str, seed: int, config: dict[str, Any], failure: RunFailure,
+                     request: dict[str, Any] | None = None) -> None:
+        """Note why a run did not produce a record (read by the report layer for 'not run' reasons),
+        filed under the run's ``request`` like its record would be (default: ``config`` as given)."""
+        request = request_of(config) if request is None else request
+        note = {"request": request, "config": config, **failure.to_json()}
         text = json.dumps(note, indent=1, default=_json_default)
         with self._writing(), self._group_lock(group) as folder:
-            self._index_request(group, request_hash(config))
+            self._index_request(group, request_hash(request))
             atomic.write_text(self.failure_path(group, seed), text, make_parents=False)
 
     def failure_path(self, group: str, seed: int) -> Path:

@@ -134,3 +134,17 @@ def test_a_reused_record_of_an_older_fairbench_is_indexed_under_its_request(tmp_
     todo, reused = pending_jobs([job], store, force=False)
     assert todo == [] and reused == [job]
     assert store.groups_for_request(request_hash(job.request)) == [job.group]
+
+
+def test_a_failure_note_is_filed_under_the_request_the_report_looks_up(tmp_path):
+    """The resolved config adds the method's default task; the note must be found by the cell's request."""
+    from fairbench.core.hashing import request_hash
+    from fairbench.core.status import RunFailure, RunStatus
+    from fairbench.runner.jobs import _fail
+
+    store = RecordStore(tmp_path)
+    job = make_job({"method": "ml", "dataset": "compas@flap", "seed": 0})  # no task: resolution adds it
+    assert "task" in job.config and "task" not in job.request
+    _fail(store, job, RunFailure(RunStatus.MISSING_DATA, "data not available", missing_data=("compas",)), 0.0)
+    assert store.groups_for_request(request_hash(job.request)) == [job.group]
+    assert store.failure(job.group).missing_data == ("compas",)

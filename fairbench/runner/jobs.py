@@ -131,7 +131,7 @@ def _load_dependencies(job: Job, store: RecordStore) -> dict[str, Stored]:
 
 
 def _fail(store: RecordStore, job: Job, failure: RunFailure, seconds: float) -> Outcome:
-    store.save_failure(job.group, job.seed, job.config, failure)
+    store.save_failure(job.group, job.seed, job.config, failure, request=job.request)
     return Outcome(job, failure.status, failure.message, seconds, failure)
 
 

@@ -88,8 +88,8 @@ def test_unknown_dataset_is_a_user_error(cli, toys):
 
 
 def test_image_set_without_loader_is_reported(cli, toys):
-    code, out, _ = cli("download", "cifar10")
-    assert code == 1 and "FAILED  cifar10: fairbench has no loader" in out and "cs.toronto.edu" in out
+    code, out, _ = cli("download", "celeba")
+    assert code == 1 and "FAILED  celeba: fairbench has no loader" in out and "mmlab.ie.cuhk.edu.hk" in out
 
 
 # ---------------------------------------------------------------- provenance
@@ -355,7 +355,7 @@ def test_availability_by_name_for_table_listings(toys):
 
     assert availability_of("toy_b@anything", reachable=_never).state == PRESENT
     assert availability_of("toy_a", reachable=_never).state == MANUAL
-    assert availability_of("cub200", reachable=_never).state == NO_LOADER
+    assert availability_of("celeba", reachable=_never).state == NO_LOADER
 
 
 KILLED_MID_COPY = """

@@ -1,22 +1,26 @@
 """Extracting dataset archives without trusting them.
 
-A zip may come from a mirror, a download or the user's folder. Before anything is written its whole
-member list is checked: no absolute or ``..`` paths, no symbolic links, at most ``max_members``
-members, declared sizes within ``max_bytes`` and a compression ratio no zip of real data reaches.
+An archive (zip or tar, any compression) may come from a mirror, a download or the user's folder.
+Before anything is read or written its whole member list is checked: no absolute or ``..`` paths, no
+symbolic or hard links, no device files or other special members, at most ``max_members`` members,
+declared sizes within ``max_bytes`` (and, for zips, a compression ratio no zip of real data reaches).
 While a member is written, the bytes actually produced are counted (a member may lie about its
-size). Each extracted file goes to a temporary file, is checked by the caller's ``check`` and only
-then renamed into place, so "ok" means the content was verified. Every refusal is a one-line
+size). Each extracted zip member goes to a temporary file, is checked and only then renamed into
+place, so "ok" means the content was verified; tar members (the image archives) are read into memory
+and decoded, never written out under their own names. Every refusal is a one-line
 :class:`~fairbench.core.errors.DataError`.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import stat
+import tarfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Callable
+from typing import Callable, Iterable, Iterator
 
 from ..core.errors import DataError
 from .cache import commit, part_path
@@ -36,11 +40,18 @@ class Extracted:
     size: int
 
 
-def _member_problem(info: zipfile.ZipInfo, limits: ArchiveLimits) -> str | None:
-    name = info.filename.replace("\\", "/")
+def _path_problem(raw: str) -> str | None:
+    """Why a member name could land outside the extraction folder (absolute, a drive, ``..``), or None."""
+    name = raw.replace("\\", "/")
     parts = PurePosixPath(name).parts
     if name.startswith("/") or (parts and ":" in parts[0]) or ".." in parts:
-        return f"member {info.filename!r} points outside the archive's folder"
+        return f"member {raw!r} points outside the archive's folder"
+    return None
+
+
+def _member_problem(info: zipfile.ZipInfo, limits: ArchiveLimits) -> str | None:
+    if _path_problem(info.filename):
+        return _path_problem(info.filename)
     if stat.S_ISLNK(info.external_attr >> 16):
         return f"member {info.filename!r} is a symbolic link"
     if info.file_size > limits.max_bytes:
@@ -124,3 +135,88 @@ def _copy_limited(zf: zipfile.ZipFile, info: zipfile.ZipInfo, tmp: Path, limits:
             digest.update(block)
             out.write(block)
     return digest.hexdigest(), written
+
+
+# ---------------------------------------------------------------- tar archives (CIFAR, CUB-200)
+def _tar_member_problem(member: tarfile.TarInfo, limits: ArchiveLimits) -> str | None:
+    if _path_problem(member.name):
+        return _path_problem(member.name)
+    if member.issym():
+        return f"member {member.name!r} is a symbolic link"
+    if member.islnk():
+        return f"member {member.name!r} is a hard link"
+    if member.isdev():
+        return f"member {member.name!r} is a device file or pipe"
+    if not (member.isfile() or member.isdir()):
+        return f"member {member.name!r} is not a regular file or folder"
+    if member.size > limits.max_bytes:
+        return f"member {member.name!r} unpacks to {member.size:,} bytes (limit {limits.max_bytes:,})"
+    return None
+
+
+def checked_tar_members(archive: Path, limits: ArchiveLimits = ArchiveLimits()) -> dict[str, tarfile.TarInfo]:
+    """``{member name: info}`` of a tar (gzip, bzip2, xz or plain) whose every member passed the checks;
+    DataError naming the first problem. Reads the whole archive once (a tar has no central index)."""
+    infos: list[tarfile.TarInfo] = []
+    try:
+        with tarfile.open(archive, "r:*") as tar:
+            for info in tar:  # counted while reading: a bomb of tiny members stops at the limit
+                infos.append(info)
+                if len(infos) > limits.max_members:
+                    raise DataError(f"{archive} has more than {limits.max_members:,} members; refused")
+    except (tarfile.TarError, OSError, EOFError) as exc:
+        raise DataError(f"{archive} is not a readable tar archive ({exc})") from None
+    total = 0
+    for info in infos:
+        problem = _tar_member_problem(info, limits)
+        if problem:
+            raise DataError(f"{archive}: {problem}; refused")
+        total += info.size
+    if total > limits.max_bytes:
+        raise DataError(f"{archive} unpacks to {total:,} bytes (limit {limits.max_bytes:,}); refused")
+    return {info.name: info for info in infos}
+
+
+def _copy_tar_member(tar: tarfile.TarFile, info: tarfile.TarInfo, out) -> None:
+    source = tar.extractfile(info)
+    if source is None:
+        raise DataError(f"member {info.name!r} has no content")
+    written = 0
+    for block in iter(lambda: source.read(1 << 20), b""):
+        written += len(block)
+        if written > info.size:  # tarfile reads exactly the declared size; a guard should that ever change
+            raise DataError(f"member {info.name!r} produces more than its declared {info.size:,} bytes; refused")
+        out.write(block)
+
+
+def iter_tar_files(
+    archive: Path, keep: Callable[[str], bool], limits: ArchiveLimits = ArchiveLimits()
+) -> Iterator[tuple[str, bytes]]:
+    """``(member path, content)`` of every regular file of a checked tar whose path passes ``keep``, in
+    archive order, read in one pass without writing anything to disk (member paths cannot escape a
+    folder that is never created); DataError when the archive is refused or damaged."""
+    members = checked_tar_members(archive, limits)
+    try:
+        with tarfile.open(archive, "r:*") as tar:
+            for info in tar:
+                if not info.isfile() or not keep(info.name):
+                    continue
+                checked = members.get(info.name)
+                if checked is None or checked.size != info.size or not checked.isfile():
+                    raise DataError(f"{archive} changed while it was read; refused")
+                buffer = io.BytesIO()
+                _copy_tar_member(tar, info, buffer)
+                yield info.name, buffer.getvalue()
+    except (tarfile.TarError, OSError, EOFError) as exc:
+        raise DataError(f"{archive} is damaged ({exc})") from None
+
+
+def read_tar_members(archive: Path, wanted: Iterable[str], limits: ArchiveLimits = ArchiveLimits()) -> dict[str, bytes]:
+    """The bytes of the members named in ``wanted`` (exact member paths) of a checked tar; DataError
+    naming those that are missing."""
+    wanted = set(wanted)
+    found = dict(iter_tar_files(archive, wanted.__contains__, limits))
+    missing = sorted(wanted - set(found))
+    if missing:
+        raise DataError(f"{archive} lacks {', '.join(missing)}")
+    return found

@@ -37,14 +37,10 @@ class ExternalDataset:
     size_bytes: int | None
 
 
-# The image sets of the cfdebias and cobum tables: large, research-only licences, not mirrored.
+# The image sets of the cobum tables that have no loader yet: large, research-only licences, not mirrored.
 EXTERNAL = {
     item.name: item
     for item in (
-        ExternalDataset("cifar10", "none stated", "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz", 170_498_071),
-        ExternalDataset("cifar100", "none stated", "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz", 169_001_437),
-        ExternalDataset("cub200", "research use only (Flickr images)",
-                        "https://data.caltech.edu/records/65de6-vp158/files/CUB_200_2011.tgz", None),
         ExternalDataset("celeba", "non-commercial research only",
                         "https://mmlab.ie.cuhk.edu.hk/projects/CelebA.html", 1_443_490_838),
     )

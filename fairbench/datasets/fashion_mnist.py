@@ -4,9 +4,15 @@ The four IDX ``.gz`` files are verified on their decompressed payload (``verify_
 re-compressed copies (e.g. the Debian package used for the mirror) differ from upstream only in the
 gzip header. Sources: the mirror, the upstream URLs, then Debian's ``dataset-fashion-mnist`` package. The IDX format is parsed here directly (no torchvision download).
 
-``default``: task ``images``, ``X`` uint8 ``(n, 28, 28)``, ``y`` int64 class 0..9. Parameter
-``limit_per_class`` (int, optional) keeps the first ``k`` images of every class in each split (for
-mini runs); ``index`` is the position in the original IDX file.
+``default``: the image interface of :mod:`._images`: task ``images``, ``X`` uint8 ``(n, 28, 28)``,
+``y`` int64 class 0..9. Parameter ``limit_per_class`` (int, optional) keeps the first ``k`` images of
+every class in each split (for mini runs); ``index`` is the position in the original IDX file.
+
+Concepts, the ``--scale mini`` stand-in for CIFAR-100's 20 super-classes (fairbench's grouping, not a
+paper's): **tops** = T-shirt/top, Pullover, Coat, Shirt (upper-body garments, also the classes a
+classifier confuses most with each other); **footwear** = Sandal, Sneaker, Ankle boot; **other** =
+Trouser, Dress, Bag. Exposed as for every image dataset: ``meta["concept_names"]``,
+``meta["class_concepts"]``, ``extra["coarse"]`` / ``extra["coarse_test"]``.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core.errors import FairbenchError
+from ._images import check_limit, image_dataset, limit_rows
 from ._preprocessing import check_params
 from .base import DataFile, Dataset, DatasetSource, DebSource, Split
 from .registry import register_dataset
@@ -56,6 +63,8 @@ SOURCE = DatasetSource(
 )
 
 CLASS_NAMES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+CONCEPT_NAMES = ["tops", "footwear", "other"]
+CLASS_CONCEPTS = [0, 2, 0, 2, 0, 1, 0, 1, 2, 1]  # class id -> concept id, in CLASS_NAMES order
 
 
 def read_idx(path: Path) -> np.ndarray:
@@ -79,37 +88,28 @@ def _split(images: Path, labels: Path, limit: int | None) -> Split:
     y = read_idx(labels).astype(np.int64)
     if X.shape[0] != y.shape[0] or X.shape[1:] != (28, 28):
         raise FairbenchError(f"fashion_mnist: {images.name} / {labels.name} shapes {X.shape} / {y.shape} disagree")
-    index = np.arange(len(y), dtype=np.int64)
-    if limit is not None:
-        keep = np.sort(np.concatenate([np.flatnonzero(y == c)[:limit] for c in range(10)]))
-        X, y, index = X[keep], y[keep], index[keep]
-    return Split(X=X, y=y, s=None, index=index)
+    return limit_rows(Split(X=X, y=y, s=None, index=np.arange(len(y), dtype=np.int64)), limit, len(CLASS_NAMES))
 
 
 def load_default(paths: dict[str, Path], seed: int = 0, **params) -> Dataset:
     opts = check_params("fashion_mnist", params, {"limit_per_class": None})
-    limit = opts["limit_per_class"]
-    if limit is not None:
-        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-            raise FairbenchError(f"fashion_mnist: limit_per_class must be a positive integer, got {limit!r}")
+    limit = check_limit("fashion_mnist", opts["limit_per_class"])
     train = _split(paths["train-images-idx3-ubyte.gz"], paths["train-labels-idx1-ubyte.gz"], limit)
     test = _split(paths["t10k-images-idx3-ubyte.gz"], paths["t10k-labels-idx1-ubyte.gz"], limit)
     notes = ["official 60,000 / 10,000 split; X uint8 (n, 28, 28), y int64 0..9"]
     if limit is not None:
         notes.append(f"limit_per_class={limit}: first {limit} images of each class kept in each split (file order)")
-    return Dataset(
-        name="fashion_mnist",
-        train=train,
-        test=test,
-        task="images",
-        feature_names=[],
-        class_names=list(CLASS_NAMES),
-        meta={"split": "official train / t10k files", "reconstructed": False, "limit_per_class": limit, "notes": notes},
+    return image_dataset(
+        "fashion_mnist", train, test, CLASS_NAMES, CLASS_CONCEPTS, CONCEPT_NAMES,
+        meta={"split": "official train / t10k files", "reconstructed": False, "limit_per_class": limit,
+              "concepts_from": "fairbench's grouping: tops / footwear / other (stand-in for CIFAR-100's super-classes)",
+              "notes": notes},
     )
 
 
 register_dataset(
     SOURCE,
     variants={"default": load_default},
-    variant_notes={"default": "official split, uint8 28x28 images; limit_per_class=k for mini runs"},
+    variant_notes={"default": "official split, uint8 28x28 images; concepts tops / footwear / other; "
+                              "limit_per_class=k for mini runs"},
 )

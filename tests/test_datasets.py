@@ -126,8 +126,12 @@ def test_documented_shapes(data_env, spec):
 
 @needs_mirror
 def test_cached_files_verify(data_env):
+    from fairbench.core import settings
+
     for name in DATASETS.names():
         source = DATASETS.get(name).source
+        if not all((settings.mirror_dir() / name / f.name).is_file() for f in source.files):
+            continue  # not mirrored (the image archives): nothing here to verify
         ensure_files(source)
         assert all(status.state == "ok" for status in verify_source(source)), name
 

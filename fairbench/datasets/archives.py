@@ -70,15 +70,21 @@ def checked_members(archive: Path, limits: ArchiveLimits) -> dict[str, zipfile.Z
         raise DataError(f"{archive} is not a readable zip archive ({exc})") from None
     if len(infos) > limits.max_members:
         raise DataError(f"{archive} has {len(infos):,} members (limit {limits.max_members:,}); refused")
+    _check_listing(archive, infos, _member_problem, lambda info: info.file_size, limits)
+    return {info.filename: info for info in infos}
+
+
+def _check_listing(archive: Path, infos: list, problem_of: Callable, size_of: Callable, limits: ArchiveLimits) -> None:
+    """DataError naming the first member with a problem (``problem_of(info, limits)``), or the whole
+    archive when its members together unpack to more than the limit."""
     total = 0
     for info in infos:
-        problem = _member_problem(info, limits)
+        problem = problem_of(info, limits)
         if problem:
             raise DataError(f"{archive}: {problem}; refused")
-        total += info.file_size
+        total += size_of(info)
     if total > limits.max_bytes:
         raise DataError(f"{archive} unpacks to {total:,} bytes (limit {limits.max_bytes:,}); refused")
-    return {info.filename: info for info in infos}
 
 
 def extract_files(
@@ -166,14 +172,7 @@ def checked_tar_members(archive: Path, limits: ArchiveLimits = ArchiveLimits()) 
                     raise DataError(f"{archive} has more than {limits.max_members:,} members; refused")
     except (tarfile.TarError, OSError, EOFError) as exc:
         raise DataError(f"{archive} is not a readable tar archive ({exc})") from None
-    total = 0
-    for info in infos:
-        problem = _tar_member_problem(info, limits)
-        if problem:
-            raise DataError(f"{archive}: {problem}; refused")
-        total += info.size
-    if total > limits.max_bytes:
-        raise DataError(f"{archive} unpacks to {total:,} bytes (limit {limits.max_bytes:,}); refused")
+    _check_listing(archive, infos, _tar_member_problem, lambda info: info.size, limits)
     return {info.name: info for info in infos}
 
 

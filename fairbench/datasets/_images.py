@@ -33,6 +33,7 @@ import numpy as np
 
 from ..core import settings
 from ..core.errors import DataError
+from ..core.hashing import sha256_file
 from .base import Dataset, Split
 from .cache import FileOrigin, commit, part_path, record_origins, writing
 
@@ -124,8 +125,6 @@ def cached_arrays(
         try:
             with open(tmp, "wb") as out:
                 np.savez(out, **arrays)
-            from ..core.hashing import sha256_file
-
             digest, size = sha256_file(tmp), tmp.stat().st_size
             commit(tmp, path)
         finally:

@@ -109,7 +109,7 @@ def _labels(batch: object, key: str, member: str, n: int) -> np.ndarray:
     return labels.astype(np.int64)
 
 
-def _images(batch: object, member: str) -> np.ndarray:
+def _pixels(batch: object, member: str) -> np.ndarray:
     data = _field(batch, "data", member)
     side = IMAGE_SIDE * IMAGE_SIDE
     if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3 * side:
@@ -134,7 +134,7 @@ def decode_archive(layout: CifarLayout, archive: Path) -> dict[str, np.ndarray]:
         images, labels, coarse = [], [], []
         for member in members:
             batch = restricted_unpickle(raw[member], f"{layout.archive}:{member}")
-            images.append(_images(batch, member))
+            images.append(_pixels(batch, member))
             labels.append(_labels(batch, layout.label_key, member, len(images[-1])))
             if layout is CIFAR100:
                 coarse.append(_labels(batch, "coarse_labels", member, len(images[-1])))

@@ -88,6 +88,7 @@ class MethodInfo:
     description: str
     papers: tuple[str, ...] = ()
     signature: Signature | None = field(default=None, compare=False)  # its factory's, read from the source
+    unreadable: str = field(default="", compare=False)  # why the signature could not be read (then None)
 
 
 @dataclass(frozen=True)
@@ -280,8 +281,6 @@ class _Sources:
         target = module.imported.get(name)
         if target is not None and target[:-1] in self.paths:
             return self.definition(self.module(target[:-1]), target[-1])
-        if target is not None and target in self.paths:  # ``from . import module`` is not a definition
-            return None
         return None
 
 
@@ -524,8 +523,10 @@ def parse_methods(root: Path) -> dict[str, MethodInfo]:
             if len(node.args) != 1 or node.keywords:
                 raise FairbenchError(f"{module.where(node)}: register_method takes one MethodEntry")
             values, factory = _method_entry(sources, module, node.args[0], entry_fields, {})
-            if factory is not None:
-                values["signature"] = _signature(sources, factory)
+            try:  # a signature the catalog cannot read fails that method's runs, not the listing or the report
+                values["signature"] = _signature(sources, factory) if factory is not None else None
+            except FairbenchError as exc:
+                values["unreadable"] = str(exc)
             info = _info(MethodInfo, values, module.where(node))
             if info.name in methods:
                 raise FairbenchError(f"{module.where(node)}: method '{info.name}' registered twice")

@@ -122,6 +122,15 @@ def test_a_signature_follows_forwarded_kwargs_up_the_hierarchy_and_stops_at_a_pa
     assert methods["keeps"].signature == Signature((Parameter("depth", 2),), True)
 
 
+def test_a_factory_the_catalog_cannot_read_fails_its_runs_only(tmp_path):
+    root = _package(tmp_path / "methods", {
+        "base.py": BASE,
+        "d.py": 'register_method(MethodEntry("d", "x", make(), "t", "1", "a computed factory"))',
+    })
+    info = parse_methods(root)["d"]
+    assert info.signature is None and "d.py:1: the catalog cannot find the factory 'make()'" in info.unreadable
+
+
 def _package(root: Path, files: dict[str, str]) -> Path:
     for name, text in files.items():
         path = root / name

@@ -98,3 +98,15 @@ def test_an_unknown_group_is_refused_from_the_data_before_anything_trains(tmp_pa
                       "majority, privileged, unprivileged, 0 (female), 1 (male)"]
     assert "torch" not in imported[0] and "fairbench.methods" not in imported[0], imported
     assert not (tmp_path / "results").exists()
+
+
+def test_every_task_module_imports_without_torch(tmp_path):
+    """Planning imports a task's module for its configuration class: the methods, the data loaders and
+    torch are imported inside the functions that run, never at the top of a task module."""
+    code = ("import sys\nfrom fairbench.runner.tasks import TASKS\nnames = [name for name, _ in TASKS.items()]\n"
+            f"print(names, sorted(m for m in {HEAVY[:3]!r} if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().endswith("] []"), done.stdout
+    assert "'unlearn'" in done.stdout and "'recommend'" in done.stdout

@@ -126,6 +126,8 @@ class MethodSpec:
             raise refuse(where, f"'{entry.name}' is a {entry.kind}", f"a {' or '.join(kinds)}")
         params_where = params_where or ("params" if where == "method" else f"{where}.params")
         given = as_dict(params_where, params)
+        if entry.signature is None:
+            raise FairbenchError(f"method '{entry.name}': its parameters cannot be checked: {entry.unreadable}")
         named, open_ended = entry.signature.named(), entry.signature.open_ended
         for key, value in given.items():
             if key not in named:

@@ -300,12 +300,13 @@ def _run_single(config: dict[str, Any], force: bool) -> tuple[dict[str, Any], Pa
     on stderr; its record and run folder."""
     from rich.progress import SpinnerColumn
 
-    from .core.status import RunStatus
     from .runner.jobs import make_job
+
+    job = make_job(config)  # checked in full before the runner (and the methods, torch) is imported
+    from .core.status import RunStatus
     from .runner.reproduce import run_with_dependencies
     from .store import RecordStore
 
-    job = make_job(config)
     store = RecordStore()
     where = store.run_dir(job.group, job.seed)
     if store.has(job.group, job.seed) and not force:
@@ -410,9 +411,10 @@ def run(
     _check_method_name(method)
     base: dict[str, Any] = {"method": method, "dataset": dataset, "seed": seed}
     if protocol is not None:
-        from .protocols import PROTOCOLS
+        from .catalog import protocols
 
-        PROTOCOLS.get(protocol)
+        if protocol not in protocols():  # read from the sources: the protocols (scikit-learn) load when it runs
+            raise FairbenchError(f"unknown protocol '{protocol}'; known: {', '.join(sorted(protocols()))}")
         base["protocol"] = {k: v for k, v in {"name": protocol, "fraction": fraction, "group": group}.items() if v is not None}
     from .runner.choose import choose_runs
     from .runner.tasks.config import method_entry
@@ -516,7 +518,6 @@ def reproduce(
     --allow-missing, exit 1 when a run crashed."""
     from .core.status import RunStatus
     from .runner.plan import SCALES, check_bounds, check_selection, plan_table
-    from .runner.reproduce import reproduce_table
     from .specs import load_table
     from .store import RecordStore
 
@@ -535,6 +536,7 @@ def reproduce(
         check_bounds(tables, seeds, jobs, only_datasets, only_methods)
     # every selected cell of every table is configured (and checked) before any cell runs
     plans = {table.ref: plan_table(table, scale, seeds, only_datasets, only_methods) for table in tables}
+    from .runner.reproduce import reproduce_table  # the executor and the methods' state (torch): once the plans hold
     for table in tables:
         if (only_datasets or only_methods) and not plans[table.ref].selected:
             console.print(f"{table.ref}: no cell matches --datasets/--methods; skipped")

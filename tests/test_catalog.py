@@ -7,7 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from fairbench.catalog import Catalog, MethodInfo, TaskInfo, catalog, parse_methods, parse_tasks
+import inspect
+
+from fairbench import catalog as sources
+from fairbench.catalog import (
+    OPAQUE, REQUIRED, Catalog, MethodInfo, Parameter, Signature, TaskInfo, catalog, parse_methods, parse_tasks,
+)
 from fairbench.core.errors import FairbenchError
 
 
@@ -20,6 +25,110 @@ def test_catalog_equals_the_imported_registries():
     tasks = {name: TaskInfo(e.name, e.version, e.description) for name, e in TASKS.items()}
     assert catalog().methods == methods
     assert catalog().tasks == tasks
+
+
+def _as_read(parameter: inspect.Parameter) -> Parameter:
+    """A parameter as the catalog reads it from the source (a default it cannot read from the source
+    is compared as the value inspect sees: the test fails where the catalog would not know it)."""
+    annotation = parameter.annotation
+    if annotation is parameter.empty:
+        annotation = None
+    elif not isinstance(annotation, str):
+        annotation = OPAQUE
+    return Parameter(parameter.name, REQUIRED if parameter.default is parameter.empty else parameter.default, annotation)
+
+
+def _inspected_signature(factory) -> Signature:
+    """What a method's constructor accepts, by ``inspect`` on the imported class: named parameters up the
+    MRO while each ``__init__`` forwards ``**kwargs``, unless the class keeps them (``_passthrough``)."""
+    if not isinstance(factory, type):
+        parameters = inspect.signature(factory).parameters.values()
+        return Signature(tuple(_as_read(p) for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)),
+                         any(p.kind is p.VAR_KEYWORD for p in parameters))
+    named: dict[str, Parameter] = {}
+    for klass in factory.__mro__:
+        init = klass.__dict__.get("__init__")
+        if init is None or klass is object:
+            continue
+        parameters = list(inspect.signature(init).parameters.values())[1:]
+        for p in parameters:
+            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY):
+                named.setdefault(p.name, _as_read(p))
+        if not any(p.kind is p.VAR_KEYWORD for p in parameters):
+            return Signature(tuple(named.values()), False)
+        if getattr(factory, "_passthrough", None):
+            return Signature(tuple(named.values()), True)
+    return Signature(tuple(named.values()), True)
+
+
+def test_the_signatures_read_from_the_sources_equal_inspect_on_every_registered_method():
+    """Parameter validation uses the catalog's signatures (nothing imported): they must be what the
+    imported constructors take, defaults and annotations included, so the two cannot drift apart."""
+    from fairbench.methods import METHODS
+
+    for name, entry in METHODS.items():
+        assert catalog().methods[name].signature == _inspected_signature(entry.factory), name
+
+
+def test_protocols_metrics_and_datasets_read_from_the_sources_equal_their_registries():
+    from fairbench.datasets import DATASETS
+    from fairbench.metrics import METRICS
+    from fairbench.protocols import PROTOCOLS
+
+    protocols = {name: tuple(_as_read(p) for p in inspect.signature(info.fn).parameters.values()
+                             if p.kind is p.KEYWORD_ONLY) for name, info in PROTOCOLS.items()}
+    assert {name: read.parameters for name, read in sources.protocols().items()} == protocols
+    assert {name: (read.inputs, read.split) for name, read in sources.metrics().items()} == {
+        name: (info.needs.inputs, info.needs.split) for name, info in METRICS.items()}
+    assert sources.datasets() == {name: tuple(entry.variants) for name, entry in DATASETS.items()}
+
+
+def test_each_task_is_found_in_the_module_that_registers_it():
+    from fairbench.runner.tasks import TASKS
+
+    for name, entry in TASKS.items():
+        assert catalog().tasks[name].module == entry.fn.__module__, name
+
+
+def test_a_signature_follows_forwarded_kwargs_up_the_hierarchy_and_stops_at_a_passthrough(tmp_path):
+    root = _package(tmp_path / "methods", {
+        "__init__.py": "",
+        "base.py": BASE,
+        "_shared.py": """\
+            from __future__ import annotations
+            SIZE = 4
+            class Root:
+                def __init__(self, size: int = SIZE, *, random_state: int | None = 0):
+                    self.size, self.random_state = size, random_state
+            class Middle(Root):
+                def __init__(self, lr=0.1, **base):
+                    super().__init__(**base)
+            class Keeps(Root):
+                _passthrough = "extra"
+                def __init__(self, depth=2, **extra):
+                    self.extra = extra
+        """,
+        "a.py": """\
+            from ._shared import Keeps, Middle
+            class Leaf(Middle):
+                pass
+            register_method(MethodEntry("leaf", "learner", Leaf, "t", "1", "two levels up"))
+            register_method(MethodEntry("keeps", "learner", Keeps, "t", "1", "kwargs of its own"))
+        """,
+    })
+    methods = parse_methods(root)
+    assert methods["leaf"].signature == Signature(
+        (Parameter("lr", 0.1), Parameter("size", 4, "int"), Parameter("random_state", 0, "int | None")), False)
+    assert methods["keeps"].signature == Signature((Parameter("depth", 2),), True)
+
+
+def test_a_factory_the_catalog_cannot_read_fails_its_runs_only(tmp_path):
+    root = _package(tmp_path / "methods", {
+        "base.py": BASE,
+        "d.py": 'register_method(MethodEntry("d", "x", make(), "t", "1", "a computed factory"))',
+    })
+    info = parse_methods(root)["d"]
+    assert info.signature is None and "d.py:1: the catalog cannot find the factory 'make()'" in info.unreadable
 
 
 def _package(root: Path, files: dict[str, str]) -> Path:
@@ -58,11 +167,14 @@ def test_helpers_constants_and_positional_arguments_are_followed(tmp_path):
         """,
         "family/a.py": """\
             from ._shared import entry as make
-            register_method(make("a", object, "made by a helper"))
+            class A:
+                def __init__(self, k=3): ...
+            register_method(make("a", A, "made by a helper"))
         """,
         "family/b.py": """\
             from ..base import MethodEntry
-            B = MethodEntry("b", "unlearner", object, "unlearn", "2", "positional " "and bound to a name")
+            def build(size=1, **options): ...
+            B = MethodEntry("b", "unlearner", build, "unlearn", "2", "positional " "and bound to a name")
             register_method(B)
         """,
         "_private.py": 'register_method(MethodEntry("hidden", "x", None, "t", "1", "never imported"))',
@@ -72,6 +184,9 @@ def test_helpers_constants_and_positional_arguments_are_followed(tmp_path):
         "a": MethodInfo("a", "learner", "train", "7", "made by a helper", ("p",)),
         "b": MethodInfo("b", "unlearner", "unlearn", "2", "positional and bound to a name"),
     }
+    # the factory is found where the helper's caller wrote it; a function's own signature is its constructor's
+    assert methods["a"].signature == Signature((Parameter("k", 3),), False)
+    assert methods["b"].signature == Signature((Parameter("size", 1),), True)
 
 
 def test_a_registration_the_catalog_cannot_read_names_its_line(tmp_path):

@@ -87,8 +87,9 @@ def test_bad_unlearn_configs_are_user_errors(fb_env):
 def test_base_model_and_reference_are_checked_and_key_the_run(fb_env, monkeypatch):
     import dataclasses
 
-    from fairbench.methods import METHODS
+    from fairbench.catalog import catalog
 
+    versions = catalog().methods  # the versions that key a job, read from the sources
     config = {"task": "unlearn", "method": "newton", "dataset": "compas@fairunlearn", "model": FAIR,
               "protocol": {"name": "uniform", "fraction": 0.05}}
     with pytest.raises(FairbenchError, match="unknown method 'resnet18'"):
@@ -98,16 +99,16 @@ def test_base_model_and_reference_are_checked_and_key_the_run(fb_env, monkeypatc
     before = make_job(config).group
     assert make_job({**config, "reference": "none"}).group != before
     for component in ("fair_logreg", "retrain"):  # the base model's learner and the default reference
-        entry = METHODS.get(component)
+        entry = versions[component]
         with monkeypatch.context() as patch:
-            patch.setitem(METHODS._entries, component, dataclasses.replace(entry, version=entry.version + "-changed"))
+            patch.setitem(versions, component, dataclasses.replace(entry, version=entry.version + "-changed"))
             assert make_job(config).group != before
     assert make_job(config).group == before
     sharded = {**config, "method": "sisa", "model": {"method": "sisa_ensemble", "params": {"learner": "dnn"}}}
     before = make_job(sharded).group
-    entry = METHODS.get("dnn")
+    entry = versions["dnn"]
     with monkeypatch.context() as patch:  # the shards' learner keys the run too
-        patch.setitem(METHODS._entries, "dnn", dataclasses.replace(entry, version=entry.version + "-changed"))
+        patch.setitem(versions, "dnn", dataclasses.replace(entry, version=entry.version + "-changed"))
         assert make_job(sharded).group != before
 
 

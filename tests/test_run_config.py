@@ -24,7 +24,7 @@ def nothing_loads_or_trains(monkeypatch):
         raise AssertionError("a configuration check loaded data or trained")
 
     for target in ("fairbench.datasets.load_dataset", "fairbench.runner.tasks.config.load_dataset",
-                   "fairbench.runner.tasks.unlearn.fit_on"):
+                   "fairbench.methods._fitting.fit_on"):
         monkeypatch.setattr(target, forbidden)
 
 

@@ -25,9 +25,8 @@ from ..core.determinism import limited_threads, seed_everything
 from ..core.errors import DataError, FairbenchError
 from ..core.hashing import config_hash, request_of
 from ..core.status import RunFailure, RunStatus
-from ..methods import METHODS
+from ..catalog import catalog
 from ..store import RecordStore
-from .artifacts import encode_objects, load_object
 from .tasks import TASKS, Stored, TaskResult
 from .tasks.config import BASE_KEYS, method_entry, refuse
 
@@ -83,11 +82,11 @@ def code_versions(config: dict[str, Any]) -> dict[str, str]:
         "task": config["task"],
         "task_version": TASKS.get(config["task"]).version,
         "method": config["method"],
-        "method_version": METHODS.get(config["method"]).version,
+        "method_version": catalog().methods[config["method"]].version,
     }
     components = TASKS.get(config["task"]).components(config)
     if components:  # absent otherwise, so the keys of runs without components stay as they were
-        versions["components"] = {name: METHODS.get(name).version for name in components}
+        versions["components"] = {name: catalog().methods[name].version for name in components}
     return versions
 
 
@@ -121,6 +120,8 @@ def dependency_failure(job: Job, store: RecordStore) -> RunFailure | None:
 
 
 def _load_dependencies(job: Job, store: RecordStore) -> dict[str, Stored]:
+    from .artifacts import load_object  # imports the methods' state (torch): only when a job runs
+
     loaded = {}
     for name, dependency in job.needs:
         record = store.load(dependency.group, dependency.seed)
@@ -155,6 +156,8 @@ def run_job(job: Job, store_root: Path | None = None) -> Outcome:
         detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
         return _fail(store, job, RunFailure(RunStatus.CRASHED, detail, traceback=traceback.format_exc()),
                      time.perf_counter() - start)
+    from .artifacts import encode_objects  # imports the methods' state (torch): only when a job runs
+
     try:
         store.save(job.group, job.seed, record, result.arrays, encode_objects(result.objects))
     except (TypeError, ValueError) as exc:  # e.g. a task returned something JSON (or the model format) cannot hold

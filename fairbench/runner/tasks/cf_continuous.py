@@ -21,15 +21,17 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
 
 from ...core.errors import FairbenchError
-from ...methods.fairness._adversarial_vae import AdversarialVAE, VAESettings
 from .base import Stored, TaskResult, data_summary, register_task
 from .config import BASE_KEYS, RunConfig, as_dict, check_keys, positive_int
 from .evaluation import Inputs, evaluate
+
+if TYPE_CHECKING:  # torch: imported when a configuration's generator is checked, after its method and dataset
+    from ...methods.fairness._adversarial_vae import AdversarialVAE, VAESettings
 
 DEFAULT_COUNTERFACTUALS = 1000
 _GENERATORS: dict[str, AdversarialVAE] = {}  # per process: the methods of one table share a seed's VAE
@@ -55,6 +57,8 @@ class CfContinuousConfig(RunConfig):
         common = cls.common(config, kinds=("predictor",))
         evaluation = as_dict("evaluation", config.get("evaluation"))
         check_keys("evaluation", evaluation, ("counterfactuals",))
+        from ...methods.fairness._adversarial_vae import VAESettings
+
         return cls(**common, generator=VAESettings.from_dict(config.get("generator")),
                    counterfactuals=positive_int("evaluation.counterfactuals",
                                                 evaluation.get("counterfactuals", DEFAULT_COUNTERFACTUALS)))
@@ -65,6 +69,8 @@ def counterfactual_generator(config: CfContinuousConfig, data) -> AdversarialVAE
     key = json.dumps([config.dataset, config.dataset_params or None, seed, repr(config.generator)], sort_keys=True,
                      default=str)
     if key not in _GENERATORS:
+        from ...methods.fairness._adversarial_vae import AdversarialVAE
+
         if len(_GENERATORS) >= _CACHE_SIZE:
             _GENERATORS.pop(next(iter(_GENERATORS)))
         train = data.train

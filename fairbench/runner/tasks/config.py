@@ -6,22 +6,25 @@ Each task defines one frozen dataclass (``TrainBaseConfig``, ``UnlearnConfig``, 
 Every problem raises :class:`~fairbench.core.errors.FairbenchError` with one line naming the key and
 what it accepts; a method that is not registered raises :class:`MethodNotImplemented` instead, which
 the planner turns into a "not runnable here" cell rather than a configuration error.
+
+The checks read the registrations from the sources (:mod:`fairbench.catalog`: methods' constructor
+signatures, protocols' parameters, metrics' needs, datasets' variants), so planning imports neither
+the methods nor torch nor scikit-learn: a typo answers in well under a second. Only building a method
+(:meth:`MethodSpec.build`) and loading data (:meth:`RunConfig.load_data`) import them, when a job runs.
 """
 
 from __future__ import annotations
 
-import inspect
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
+from ... import catalog as sources
+from ...catalog import NOT_LITERAL, REQUIRED, MethodInfo, Parameter
 from ...core.errors import FairbenchError
 from ...core.seeding import SeedStreams
-from ...datasets import load_dataset, parse_dataset_name
-from ...methods import METHODS
-from ...metrics import METRICS
-from ...protocols import PROTOCOLS
 
 BASE_KEYS = ("task", "method", "dataset", "seed")
+GROUP_KEYWORDS = ("minority", "majority", "privileged", "unprivileged")  # groups a protocol picks from the data
 MAX_SEED = 2**32  # numpy's legacy seeding (used by third-party code under the determinism guard) takes no more
 
 
@@ -54,22 +57,32 @@ def as_dict(where: str, value: Any) -> dict[str, Any]:
     return dict(value)
 
 
-def method_entry(name: Any, where: str = "method"):
+def method_entry(name: Any, where: str = "method") -> MethodInfo:
+    """The registered method ``name`` as the catalog reads it (nothing is imported)."""
     if not isinstance(name, str) or not name:
         raise refuse(where, f"expected a method name, got {name!r}", "a registered method (fairbench list methods)")
-    if name not in METHODS:
-        raise MethodNotImplemented([name], f"unknown method '{name}'; known: {', '.join(METHODS.names())}")
-    return METHODS.get(name)
+    known = sources.catalog().methods
+    if name not in known:
+        raise MethodNotImplemented([name], f"unknown method '{name}'; known: {', '.join(known)}")
+    return known[name]
+
+
+def load_dataset(spec: str, seed: int, params: dict[str, Any]) -> Any:
+    """The dataset (imported here, when a job runs: planning never loads data)."""
+    from ...datasets import load_dataset as load
+
+    return load(spec, seed=seed, params=params)
 
 
 _TYPES = {"int": int, "float": (int, float), "bool": bool, "str": str, "list": (list, tuple), "dict": dict,
           "tuple": (list, tuple), "None": type(None)}
 
 
-def _accepts(annotation: Any, default: Any, value: Any) -> bool:
-    """Whether ``value`` fits a parameter annotated ``annotation`` (a string under postponed
-    evaluation: only the simple forms used by the methods, ``int | None``, ``list[int]``, are read)
-    with default ``default``; anything not understood is accepted (the method checks it itself)."""
+def _accepts(parameter: Parameter, value: Any) -> bool:
+    """Whether ``value`` fits ``parameter``: by its annotation (the source's text: only the simple forms
+    used by the methods, ``int | None``, ``list[int]``, are read), else by the type of its literal
+    default; anything not understood is accepted (the method checks it itself)."""
+    annotation, default = parameter.annotation, parameter.default
     if isinstance(annotation, str) and annotation:
         names = [part.strip().split("[")[0] for part in annotation.split("|")]
         if all(name in _TYPES for name in names):
@@ -77,7 +90,7 @@ def _accepts(annotation: Any, default: Any, value: Any) -> bool:
                 return False
             return any(isinstance(value, _TYPES[name]) for name in names)
         return True
-    if annotation is inspect.Parameter.empty and default not in (None, inspect.Parameter.empty):
+    if annotation is None and default not in (None, REQUIRED, NOT_LITERAL):
         if isinstance(default, bool) or isinstance(value, bool):
             return isinstance(value, bool) == isinstance(default, bool)
         if isinstance(default, (int, float)):
@@ -87,31 +100,10 @@ def _accepts(annotation: Any, default: Any, value: Any) -> bool:
     return True
 
 
-def constructor_parameters(factory: Any) -> tuple[dict[str, inspect.Parameter], bool]:
-    """The named parameters a method's constructor accepts, and whether it also takes names of its own
-    (``**kwargs`` it keeps, e.g. SISA's shard parameters).
-
-    A class's ``__init__(..., **base)`` that forwards to its base class's ``__init__`` (the recommenders'
-    shared defaults) accepts the base's parameters too: they are followed up the class hierarchy, so
-    ``random_state`` and the shared defaults are checked and passed like the class's own."""
-    if not isinstance(factory, type):
-        parameters = inspect.signature(factory).parameters.values()
-        return ({p.name: p for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)},
-                any(p.kind is p.VAR_KEYWORD for p in parameters))
-    named: dict[str, inspect.Parameter] = {}
-    for klass in factory.__mro__:
-        init = klass.__dict__.get("__init__")
-        if init is None or klass is object:
-            continue
-        parameters = list(inspect.signature(init).parameters.values())[1:]  # without self
-        for p in parameters:
-            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY):
-                named.setdefault(p.name, p)
-        if not any(p.kind is p.VAR_KEYWORD for p in parameters):
-            return named, False
-        if getattr(factory, "_passthrough", None):  # the **kwargs are the method's own (stored, not forwarded)
-            return named, True
-    return named, True
+def _expected(parameter: Parameter) -> str:
+    if isinstance(parameter.annotation, str):
+        return parameter.annotation
+    return type(parameter.default).__name__
 
 
 @dataclass(frozen=True)
@@ -134,17 +126,18 @@ class MethodSpec:
             raise refuse(where, f"'{entry.name}' is a {entry.kind}", f"a {' or '.join(kinds)}")
         params_where = params_where or ("params" if where == "method" else f"{where}.params")
         given = as_dict(params_where, params)
-        named, open_ended = constructor_parameters(entry.factory)
+        if entry.signature is None:
+            raise FairbenchError(f"method '{entry.name}': its parameters cannot be checked: {entry.unreadable}")
+        named, open_ended = entry.signature.named(), entry.signature.open_ended
         for key, value in given.items():
             if key not in named:
                 if not open_ended:
                     raise refuse(f"{params_where}.{key}", f"method '{entry.name}' takes no such parameter", named)
                 continue
-            if not _accepts(named[key].annotation, named[key].default, value):
-                expected = named[key].annotation if named[key].annotation is not inspect.Parameter.empty \
-                    else type(named[key].default).__name__
+            if not _accepts(named[key], value):
+                expected = _expected(named[key])
                 raise refuse(f"{params_where}.{key}", f"{value!r} is not of type {expected}", f"a value of type {expected}")
-        missing = [n for n, p in named.items() if p.default is p.empty and n not in given]
+        missing = [n for n, p in named.items() if p.default is REQUIRED and n not in given]
         if missing:
             raise refuse(f"{params_where}.{missing[0]}", f"method '{entry.name}' needs it", named)
         return cls(entry.name, entry.kind, given, tuple(named), open_ended)
@@ -159,6 +152,8 @@ class MethodSpec:
         params = dict(self.params)
         if random_state is not None and self.takes_random_state:
             params.setdefault("random_state", random_state)
+        from ...methods import METHODS  # the methods (and torch) are imported when a job runs, not when it is planned
+
         try:
             return METHODS.get(self.name).factory(**params)
         except (TypeError, ValueError) as exc:  # a method's own check of a value (e.g. an unknown preset)
@@ -169,7 +164,13 @@ def dataset_name(value: Any) -> str:
     """``name[@variant]``, both registered (checked without loading anything)."""
     if not isinstance(value, str) or not value:
         raise refuse("dataset", f"expected name[@variant], got {value!r}", "a registered dataset (fairbench list datasets)")
-    parse_dataset_name(value)
+    known = sources.datasets()
+    name, _, variant = value.partition("@")
+    if name not in known:  # the registry's own wording (datasets.parse_dataset_name)
+        raise FairbenchError(f"unknown dataset '{name}'; known: {', '.join(sorted(known)) or '(none)'}")
+    if (variant or "default") not in known[name]:
+        listed = ", ".join(f"{name}@{v}" if v != "default" else name for v in sorted(known[name]))
+        raise FairbenchError(f"unknown variant '{variant or 'default'}' of dataset '{name}'; known: {listed}")
     return value
 
 
@@ -180,15 +181,16 @@ def metric_names(value: Any, task: str, provided: Iterable[str], default: Iterab
     if isinstance(names, str) or not isinstance(names, (list, tuple)):
         raise refuse("metrics", f"expected a list of metric names, got {value!r}", "[name, ...]")
     provided, splits = set(provided), set(splits)
+    registered = sources.metrics()
 
     def lacking(name: str) -> list[str]:
-        needs = METRICS.get(name).needs
+        needs = registered[name]
         return sorted(set(needs.inputs_without_split()) - provided) + sorted(
             f"{split} split" for split in needs.splits() - splits)
 
-    usable = [n for n in METRICS.names() if not lacking(n)]
+    usable = [n for n in sorted(registered) if not lacking(n)]
     for name in names:
-        if name not in METRICS:
+        if name not in registered:
             raise refuse("metrics", f"unknown metric '{name}'", usable)
         if lacking(name):
             raise refuse("metrics", f"task '{task}' cannot give metric '{name}' its {', '.join(lacking(name))}", usable)
@@ -206,14 +208,14 @@ class ProtocolSpec:
     @classmethod
     def parse(cls, value: Any) -> "ProtocolSpec":
         block = as_dict("protocol", value)
+        registered = sources.protocols()
         if "name" not in block:
-            raise refuse("protocol.name", "missing", PROTOCOLS.names())
+            raise refuse("protocol.name", "missing", sorted(registered))
         name = block.pop("name")
-        if name not in PROTOCOLS:
-            raise refuse("protocol.name", f"unknown protocol {name!r}", PROTOCOLS.names())
+        if name not in registered:
+            raise refuse("protocol.name", f"unknown protocol {name!r}", sorted(registered))
         size = block.pop("size", None)
-        signature = inspect.signature(PROTOCOLS.get(name).fn)  # the checked function behind the wrapper
-        named = {n: p for n, p in signature.parameters.items() if p.kind is p.KEYWORD_ONLY}
+        named = registered[name].named()  # the keyword-only parameters of the protocol's function
         for key in block:
             if key not in named:
                 raise refuse(f"protocol.{key}", f"protocol '{name}' takes no such parameter", [*named, "size"])
@@ -225,7 +227,7 @@ class ProtocolSpec:
                              "size or fraction")
             if "fraction" not in named:
                 raise refuse("protocol.size", f"protocol '{name}' has no fraction to replace", named)
-        missing = [n for n, p in named.items() if p.default is p.empty and n not in block
+        missing = [n for n, p in named.items() if p.default is REQUIRED and n not in block
                    and not (n == "fraction" and size is not None)]
         if missing:
             raise refuse(f"protocol.{missing[0]}", f"protocol '{name}' needs it", named)
@@ -233,8 +235,32 @@ class ProtocolSpec:
             _check_fraction(block["fraction"], allow_one=named["fraction"].default == 1)
         if "group" in block and (isinstance(block["group"], bool) or not isinstance(block["group"], (int, str))):
             raise refuse("protocol.group", f"expected a group name or code, got {block['group']!r}",
-                         "minority, majority, privileged, unprivileged, a group code or name")
+                         [*GROUP_KEYWORDS, "a group code or name"])
         return cls(name, block, size)
+
+    def check_group(self, dataset: str, dataset_params: dict[str, Any], seed: int) -> None:
+        """A group given by name or code must be one of the dataset's, which only its data knows: the data
+        is loaded (not trained on) to check it, so a typo is refused before the original model trains.
+        The keywords (minority, ...) need no data here; without the data the run reports it missing."""
+        group = self.params.get("group")
+        if group is None or (isinstance(group, str) and group.strip().lower() in GROUP_KEYWORDS):
+            return
+        from ...core.errors import DataError
+        from ...protocols.tabular import resolve_group
+
+        try:
+            data = load_dataset(dataset, seed, dataset_params)
+        except DataError:
+            return
+        if data.train.s is None:
+            return  # the protocol itself says the dataset has no sensitive attribute
+        try:
+            resolve_group(self.name, data, data.train.s, group)
+        except FairbenchError:
+            codes = sorted({int(code) for code in data.train.s})
+            named = [f"{code} ({data.group_names[code]})" if code in data.group_names else str(code) for code in codes]
+            raise refuse("protocol.group", f"dataset '{dataset}' has no group {group!r}",
+                         [*GROUP_KEYWORDS, *named]) from None
 
     def as_run(self) -> dict[str, Any]:
         """The ``protocol`` block this spec was parsed from (for a dependency's run config)."""

@@ -9,13 +9,14 @@ also what its configuration checks metric names against (``metric_names`` in ``t
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 import numpy as np
 
 from ...core.errors import FairbenchError
-from ...datasets.base import Split
-from ...metrics import METRICS
+
+if TYPE_CHECKING:  # planning imports this module for provided(): the datasets and metrics load when a run evaluates
+    from ...datasets.base import Split
 
 SPLIT_INPUTS = ("y", "pred", "score", "proba", "s", "X", "y_rank")
 
@@ -75,6 +76,8 @@ def provided(split_inputs: bool, values: Iterable[str] = ()) -> tuple[str, ...]:
 def evaluate(requested: Iterable[str] | Mapping[str, str], inputs: Inputs, seed: int = 0) -> dict[str, float]:
     """``{output name: value}`` for metric names (or ``{output name: metric name}``), each metric called
     with what its registry entry declares; ``seed`` is the run's evaluation stream for seeded metrics."""
+    from ...metrics import METRICS
+
     pairs = requested.items() if isinstance(requested, Mapping) else ((name, name) for name in requested)
     out: dict[str, float] = {}
     for output, name in pairs:

@@ -20,16 +20,17 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
 
 from ...core.errors import FairbenchError
-from ...datasets import Split
-from ...metrics.ranking import CONVENTIONS, pooled_auc
 from .base import Stored, TaskResult, register_task
 from .config import BASE_KEYS, RunConfig, as_dict, check_keys, choice, positive_int, refuse
 from .evaluation import Inputs, evaluate
+
+if TYPE_CHECKING:  # planning imports this module: the datasets load when a run needs them
+    from ...datasets import Split
 
 DEFAULT_SPLIT = {"train": 0.05, "valid": 0.05}
 
@@ -75,6 +76,8 @@ class RecommendConfig(RunConfig):
             raise refuse("split", f"fractions must be >= 0 with train + valid < 1, got {train}, {valid}",
                          "train, valid in [0, 1) with train + valid < 1")
         split.setdefault("seed", None)
+        from ...metrics.ranking import CONVENTIONS  # after the method's and the dataset's checks (imports scipy)
+
         return cls(**common, threshold=threshold, k=None if k is None else positive_int("k", k),
                    metric_convention=choice("metric_convention", config.get("metric_convention", "drjl"), CONVENTIONS),
                    split=split)
@@ -94,6 +97,8 @@ def run(config: RecommendConfig, deps: Mapping[str, Stored]) -> TaskResult:
     split_seed = config.streams.seed("split") if config.split["seed"] is None else int(config.split["seed"])
     unbiased, valid, test = split_unbiased(data.test, split_seed, config.split["train"], config.split["valid"])
     threshold = settings["threshold"]
+
+    from ...metrics.ranking import pooled_auc
 
     params = config.method.params
     model = config.method.build(random_state=config.streams.seed("method"))

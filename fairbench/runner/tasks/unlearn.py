@@ -53,22 +53,19 @@ import hashlib
 import time
 import tracemalloc
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
 
 from ...core.errors import FairbenchError
-from ...datasets.base import Split
-from ...methods._fitting import fit_on
-from ...metrics.leakage import (
-    certified_removal_epsilon, data_dependent_residual_bound, worst_case_residual_bound,
-)
-from ...protocols import make_deletion
 from .base import Stored, TaskResult, data_summary, register_task
 from .config import (
     BASE_KEYS, MethodSpec, ProtocolSpec, RunConfig, as_dict, check_keys, metric_names, refuse,
 )
 from .evaluation import Inputs, evaluate, provided
+
+if TYPE_CHECKING:  # planning imports this module: the methods, protocols and metrics load when a run needs them
+    from ...datasets.base import Split
 
 DEFAULT_METRICS = (
     "test_accuracy", "retain_accuracy", "forget_accuracy", "balanced_accuracy",
@@ -115,6 +112,8 @@ class TrainBaseConfig(RunConfig):
     components=lambda config: _inner_learner(config.get("params")),
 )
 def train_base(config: TrainBaseConfig, deps: Mapping[str, Stored]) -> TaskResult:
+    from ...methods._fitting import fit_on
+
     data = config.load_data()
     model = config.method.build(random_state=config.streams.seed("init"))
     start = time.perf_counter()
@@ -159,8 +158,9 @@ class DeletionConfig(RunConfig):
         check_keys("model", model, ("method", "params"))
         learner = MethodSpec.parse(model["method"], model.get("params"), where="model", kinds=("learner",))
         _check_inner_learner(learner, "model.params")
-        return {**common, "model": learner, "protocol": ProtocolSpec.parse(config.get("protocol")),
-                "redraw": tuple(redraw)}
+        protocol = ProtocolSpec.parse(config.get("protocol"))
+        protocol.check_group(common["dataset"], common["dataset_params"], common["streams"].seed("split"))
+        return {**common, "model": learner, "protocol": protocol, "redraw": tuple(redraw)}
 
     @classmethod
     def parse(cls, config: dict[str, Any]) -> "DeletionConfig":
@@ -177,6 +177,8 @@ class DeletionConfig(RunConfig):
     def draw_deletion(self, data: Any) -> Any:
         """The deletion of this run (the ``deletion`` stream): the same rows for every run that shares
         the dataset, the protocol, the redraw and the seed."""
+        from ...protocols import make_deletion
+
         return make_deletion(self.protocol.name, data, self.streams.seed("deletion"),
                              **self.protocol.resolved(len(data.train)))
 
@@ -276,6 +278,8 @@ def _per_step_metrics(config: "UnlearnConfig", steps: list[_Step], original: Any
     """After each request i (1-based) of a stream: ``unlearn_seconds_step_<i>``, ``l2_to_retrain_step_<i>``
     (to the reference refitted on the rows left then), ``grad_residual_step_<i>`` and ``residual_bound_step_<i>`` (Guo
 et al.'s data-dependent bound for the step from the previous model, for a linear model)."""
+    from ...metrics.leakage import data_dependent_residual_bound
+
     metrics: dict[str, float] = {}
     before = original
     for i, step in enumerate(steps, start=1):
@@ -297,6 +301,10 @@ et al.'s data-dependent bound for the step from the previous model, for a linear
 def _leakage(original: Any, unlearned: Any, train: Split, retain: Split, m: int, delta: float) -> dict[str, float]:
     """ε′ bounds and ε of :mod:`fairbench.metrics.leakage` for a linear model trained with noise σ;
     ``epsilon`` is the smaller of the data-dependent and the (reconstructed) worst-case ε, as the paper reports."""
+    from ...metrics.leakage import (
+        certified_removal_epsilon, data_dependent_residual_bound, worst_case_residual_bound,
+    )
+
     needed = ("coef_", "design", "l2", "sigma")
     if not all(hasattr(original, a) for a in needed) or _coef(unlearned) is None:
         raise FairbenchError("leakage needs a linear model with objective perturbation (coef_, design, l2, sigma)")

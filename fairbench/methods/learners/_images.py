@@ -28,7 +28,7 @@ import torch
 from torch.nn import functional as F
 
 from ...core.errors import FairbenchError
-from ._torch_classifier import descend, optimiser
+from ._torch_classifier import descend, optimiser, smallest_batch
 
 DEVICES = ("auto", "cpu", "cuda")
 AUGMENTATIONS = ("crop_flip", "flip", "none")
@@ -147,10 +147,6 @@ class Schedule:
         return 0.5 * self.lr * (1.0 + math.cos(math.pi * step / total))
 
 
-def has_batch_norm(network: torch.nn.Module) -> bool:
-    return any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in network.modules())
-
-
 def train_classifier(network: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, prepare: Preparation,
                      schedule: Schedule, gen: torch.Generator, augment: Augmentation | None = None) -> int:
     """Fit ``network`` (on the images' device) with cross-entropy on the uint8 ``images`` and their
@@ -162,7 +158,7 @@ def train_classifier(network: torch.nn.Module, images: torch.Tensor, labels: tor
     opt = optimiser(network.parameters(), schedule.optimizer, float(schedule.lr), momentum=float(schedule.momentum),
                     weight_decay=float(schedule.weight_decay))
     n, batch_size = len(images), int(schedule.batch_size)
-    smallest = 2 if has_batch_norm(network) else 1
+    smallest = smallest_batch(network)
     total = int(schedule.epochs) * math.ceil(n / batch_size)
     step = seen = 0
     network.train()

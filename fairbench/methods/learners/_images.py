@@ -19,9 +19,10 @@ augmentation, and the training loop.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -147,21 +148,47 @@ class Schedule:
         return 0.5 * self.lr * (1.0 + math.cos(math.pi * step / total))
 
 
+@contextlib.contextmanager
+def cuda_kernels(device: torch.device) -> Iterator[None]:
+    """On CUDA: cuDNN's autotuned kernels, and torch's deterministic-algorithms mode reduced to warnings
+    (the jobs switch it on for the CPU's sake; several CUDA backward kernels of a ResNet, e.g. adaptive
+    average pooling, have no deterministic version and would raise). Nothing changes on the CPU."""
+    if device.type != "cuda":
+        yield
+        return
+    enabled, warn_only = torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
+    benchmark = torch.backends.cudnn.benchmark
+    torch.use_deterministic_algorithms(enabled, warn_only=True)
+    torch.backends.cudnn.benchmark = True
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(enabled, warn_only=warn_only)
+        torch.backends.cudnn.benchmark = benchmark
+
+
 def train_classifier(network: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, prepare: Preparation,
                      schedule: Schedule, gen: torch.Generator, augment: Augmentation | None = None) -> int:
     """Fit ``network`` (on the images' device) with cross-entropy on the uint8 ``images`` and their
     ``labels``; batches and augmentation draw from ``gen``. A one-image batch of a network with batch
     normalisation is skipped (batch statistics of one image are undefined for 1x1 feature maps).
     Returns the number of images trained on (for throughput)."""
-    device = images.device
-    cuda = device.type == "cuda"
+    network.train()
+    with cuda_kernels(images.device):
+        seen = _epochs(network, images, labels, prepare, schedule, gen, augment)
+    network.eval()
+    return seen
+
+
+def _epochs(network: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, prepare: Preparation,
+            schedule: Schedule, gen: torch.Generator, augment: Augmentation | None) -> int:
+    device, cuda = images.device, images.device.type == "cuda"
     opt = optimiser(network.parameters(), schedule.optimizer, float(schedule.lr), momentum=float(schedule.momentum),
                     weight_decay=float(schedule.weight_decay))
-    n, batch_size = len(images), int(schedule.batch_size)
     smallest = smallest_batch(network)
+    n, batch_size = len(images), int(schedule.batch_size)
     total = int(schedule.epochs) * math.ceil(n / batch_size)
     step = seen = 0
-    network.train()
     for _ in range(int(schedule.epochs)):
         order = torch.randperm(n, generator=gen)
         for start in range(0, n, batch_size):
@@ -180,5 +207,4 @@ def train_classifier(network: torch.nn.Module, images: torch.Tensor, labels: tor
                 loss = F.cross_entropy(network(prepare(batch)), labels[rows])
             descend(opt, loss)
             seen += len(rows)
-    network.eval()
     return seen

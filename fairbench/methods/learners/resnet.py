@@ -17,9 +17,9 @@ live in). Training: :func:`._images.train_classifier` on a uint8 cache with on-d
   (CIFAR-100 at its native 32×32, cfdebias.md §2.6; CUB at 224).
 - ``resnet_mini``: a stride-2 3×3 stem and one basic residual block per stage (``widths``, default 16 and
   32 channels, each later stage halving the resolution), global average pooling, a linear head; the
-  image's own channels. About 20k parameters: on Fashion-MNIST's 28×28 images it trains ~9x faster per
-  image than ResNet-18 at 32×32 on one CPU thread (2,100 vs 240 images/s, measured under load when it was
-  written), which keeps a mini table of several methods × 3 seeds within minutes.
+  image's own channels. About 20k parameters: on Fashion-MNIST's 28×28 images it trains about 10x faster
+  than ResNet-18 at 32×32 on one CPU thread (about 5,600 vs 540 images per CPU second, measured on the
+  shared 2-core machine), which keeps a mini table of several methods × 3 seeds within minutes.
 
 Training recipe (the paper states none; cfdebias.md §2.6 asks to record ours): SGD with momentum 0.9,
 weight decay 5e-4, cosine learning rate from ``lr`` (0.01 for the fine-tuned ResNets, 0.05 for the mini

@@ -117,6 +117,7 @@ class ImageClassifier(TorchClassifier, Learner):
         train_classifier(network, images, target, self.preparation(), schedule, torch.Generator().manual_seed(seed),
                          augment)
         self.network_, self.n_classes_, self.in_channels_ = network.eval(), n_classes, in_channels
+        self.device_ = device.type  # where it was trained (provenance: bf16 on CUDA, float32 on the CPU)
         return self
 
     def preparation(self) -> Preparation:

@@ -619,7 +619,7 @@ def _print_not_run(ref: str, summary, store) -> int:
         console.print(f"  data missing: {name} ({count} run(s)); to get it: {obtain_hint(name)}", highlight=False)
     if methods:
         listed = ", ".join(f"{name} ({count})" for name, count in sorted(methods.items()))
-        console.print(f"  method not implemented here (cells): {listed}", highlight=False)
+        console.print(f"  not implemented here (cells): {listed}", highlight=False)
     for outcome in crashed:
         console.print(f"  crashed: {outcome.job.label}: {_one_line(outcome.message)}; traceback in "
                       f"{store.failure_path(outcome.job.group, outcome.job.seed)}", markup=False, highlight=False)

@@ -17,7 +17,7 @@ class RunStatus(str, enum.Enum):
     RAN = "ran"  # a record was written
     REUSED = "reused"  # a done record with the same key already existed
     MISSING_DATA = "missing-data"  # a dataset file is absent or cannot be fetched here (``missing_data`` names it)
-    NOT_IMPLEMENTED = "not-implemented"  # a method the run needs is not registered (``missing_methods``)
+    NOT_IMPLEMENTED = "not-implemented"  # a method or dataset variant the run needs is not registered (``missing_methods``)
     INVALID = "invalid"  # a user error in the run's configuration or input
     CRASHED = "crashed"  # a bug: the note keeps the traceback
 
@@ -40,7 +40,7 @@ class RunFailure:
     status: RunStatus
     message: str
     missing_data: tuple[str, ...] = ()  # dataset names, e.g. ("hsls",)
-    missing_methods: tuple[str, ...] = ()  # method names, e.g. ("resnet18",)
+    missing_methods: tuple[str, ...] = ()  # unregistered methods or dataset variants, e.g. ("ori", "cub200@cobum")
     traceback: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 

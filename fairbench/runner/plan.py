@@ -11,7 +11,7 @@ from ..core.errors import FairbenchError
 from ..core.status import RunFailure, RunStatus
 from ..specs import SCALES, CellSpec, TableSpec, cell_config
 from .jobs import Job, make_job
-from .tasks.config import MethodNotImplemented
+from .tasks.config import NotImplementedHere
 
 __all__ = ["SCALES", "Plan", "cell_jobs", "check_bounds", "check_selection", "plan_table", "with_dependencies"]
 
@@ -78,7 +78,7 @@ def with_dependencies(jobs: list[Job]) -> list[Job]:
 
 
 def cell_jobs(table: TableSpec, cell: CellSpec, scale: str, seeds: int | None = None) -> list[Job]:
-    """Jobs of one cell; raises MethodNotImplemented if a method it needs is not registered, and
+    """Jobs of one cell; raises NotImplementedHere if a method or dataset variant it needs is not registered, and
     FairbenchError if its configuration is wrong."""
     config = cell_config(table, cell, scale)
     return [make_job({**config, "seed": seed}) for seed in range(seeds or cell.seeds)]
@@ -111,7 +111,7 @@ def plan_table(table: TableSpec, scale: str = "paper", seeds: int | None = None,
                datasets: set[str] | None = None, methods: set[str] | None = None) -> Plan:
     """Jobs of every runnable cell (or of the cells on ``datasets`` and by ``methods`` when given) and of
     the runs they need. A cell whose configuration is wrong raises FairbenchError naming the cell, so a
-    table is refused before anything runs; a cell that needs an unregistered method is skipped."""
+    table is refused before anything runs; a cell that needs an unregistered method or dataset variant is skipped."""
     plan = Plan()
     cells: list[Job] = []
     chosen = {id(cell) for cell in selected_cells(table, datasets, methods)}
@@ -121,7 +121,7 @@ def plan_table(table: TableSpec, scale: str = "paper", seeds: int | None = None,
         plan.selected += 1
         try:
             jobs = cell_jobs(table, cell, scale, seeds)
-        except MethodNotImplemented as exc:
+        except NotImplementedHere as exc:
             plan.skipped[key] = RunFailure(RunStatus.NOT_IMPLEMENTED, str(exc), missing_methods=exc.names)
             continue
         except FairbenchError as exc:

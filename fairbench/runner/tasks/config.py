@@ -28,12 +28,17 @@ GROUP_KEYWORDS = ("minority", "majority", "privileged", "unprivileged")  # group
 MAX_SEED = 2**32  # numpy's legacy seeding (used by third-party code under the determinism guard) takes no more
 
 
-class MethodNotImplemented(FairbenchError):
-    """A run names a method that is not registered here: its cell is not runnable, not misconfigured."""
+class NotImplementedHere(FairbenchError):
+    """A run names a piece (a method, a dataset variant) that is not built here: its cell is not runnable,
+    not misconfigured."""
 
     def __init__(self, names: Iterable[str], message: str):
         super().__init__(message)
         self.names = tuple(names)
+
+
+class MethodNotImplemented(NotImplementedHere):
+    """A run names a method that is not registered here."""
 
 
 def refuse(key: str, problem: str, accepted: Iterable[Any] | str) -> FairbenchError:
@@ -161,16 +166,18 @@ class MethodSpec:
 
 
 def dataset_name(value: Any) -> str:
-    """``name[@variant]``, both registered (checked without loading anything)."""
+    """``name[@variant]``, both registered (checked without loading anything). One that is not raises
+    NotImplementedHere: a spec may name a dataset ahead of its loader (cobum's celeba, cub200@cobum),
+    and its cells render not run with the reason; on the command line it is still a one-line error."""
     if not isinstance(value, str) or not value:
         raise refuse("dataset", f"expected name[@variant], got {value!r}", "a registered dataset (fairbench list datasets)")
     known = sources.datasets()
     name, _, variant = value.partition("@")
     if name not in known:  # the registry's own wording (datasets.parse_dataset_name)
-        raise FairbenchError(f"unknown dataset '{name}'; known: {', '.join(sorted(known)) or '(none)'}")
+        raise NotImplementedHere([name], f"unknown dataset '{name}'; known: {', '.join(sorted(known)) or '(none)'}")
     if (variant or "default") not in known[name]:
         listed = ", ".join(f"{name}@{v}" if v != "default" else name for v in sorted(known[name]))
-        raise FairbenchError(f"unknown variant '{variant or 'default'}' of dataset '{name}'; known: {listed}")
+        raise NotImplementedHere([value], f"unknown variant '{variant or 'default'}' of dataset '{name}'; known: {listed}")
     return value
 
 

@@ -102,7 +102,7 @@ def main() -> None:
                             data.train.s)
     print(f"original DNN: {fit_s:.2f} s to train on {len(data.train)} rows")
     sisa = METHODS.get("sisa_ensemble").factory(shards=5, learner="dnn", hidden=[64, 32], epochs=20)
-    sisa, sisa_s, _ = timed(sisa.fit, data.train.X, data.train.y, data.train.index, data.train.s)
+    sisa, sisa_s, _ = timed(sisa.fit, data.train.X, data.train.y, data.train.s, data.train.index)
     print(f"SISA base (5 DNN shards): {sisa_s:.2f} s to train")
     for fraction in args.fractions:
         run(data, plain, {"name": "uniform", "fraction": fraction}, args.repeats, f"uniform {fraction:.0%} (Fig. 5)",

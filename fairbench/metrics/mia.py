@@ -370,8 +370,9 @@ def mia_svc_confidence_member_rate_sampled(p_forget, y_forget, p_retain, y_retai
                                            stratify: bool = True) -> float:
     """cfdebias "MIA" on a bounded shadow set: the confidence SVC fitted on ``max_shadow`` (2,000) D_r
     and as many test rows, each side stratified by label (``svc_confidence_member_rate``); share of D_f
-    predicted member (lower = more forgotten). Equals ``mia_svc_confidence_member_rate``'s attacker on
-    sets no larger than that; nan with a warning where a set is empty."""
+    predicted member (lower = more forgotten). Where the sample takes every row of both sets
+    (|D_r| = |test| <= 2,000) it equals ``mia_svc_confidence_member_rate``; nan with a warning where a
+    set is empty."""
     return svc_confidence_member_rate(p_forget, y_forget, p_retain, y_retain, p_test, y_test, seed=seed,
                                       max_shadow=max_shadow, stratify=stratify)["member_rate"]
 

@@ -14,6 +14,13 @@ counterfactual matrix (R·n rows, A = the a' column) as on any other matrix they
 ``cf_metric`` uses the absolute difference (OB prose), ``cf_metric_squared`` the squared one
 (Grari's code; ob.md §6.5). Adv is handed the same VAE for its penalty (as Grari's notebook); its
 training time then includes the VAE's (``train_s``), like the paper's.
+
+``ensemble: B`` (> 1) trains the MLP of the run's method (mlp, and OB / SOB followed by it) together
+with those of the other seeds of its block ``[s − s mod B, … + B)`` in one ``cf_continuous_fit`` job, a
+dependency shared by the block's runs (a batched ensemble, :mod:`fairbench.methods.learners._ensemble`:
+each seed's own initialisation, minibatches and Adam state; the weights its lone fit gives). The run
+then evaluates its seed's network; its fit time is its own preprocessing plus 1/B of the joint
+training. A block always trains all B seeds, also when fewer are asked for. Adv trains alone.
 """
 
 from __future__ import annotations
@@ -26,7 +33,10 @@ from typing import Any, Mapping
 import numpy as np
 
 from ...core.errors import FairbenchError
+from ...core.seeding import SeedStreams
+from ...datasets import load_dataset
 from ...methods.fairness._adversarial_vae import AdversarialVAE, VAESettings
+from ...methods.fairness._fair_predictors import fit_members, fits_together, fitted_regressor
 from .base import Stored, TaskResult, data_summary, register_task
 from .config import BASE_KEYS, RunConfig, as_dict, check_keys, positive_int
 from .evaluation import Inputs, evaluate
@@ -42,12 +52,17 @@ def _as_columns(s: np.ndarray) -> np.ndarray:
     return np.asarray(s, dtype=np.float64).reshape(len(s), -1)
 
 
+def _ensemble(config: dict[str, Any]) -> int:
+    return positive_int("ensemble", config.get("ensemble", 1))
+
+
 @dataclass(frozen=True)
 class CfContinuousConfig(RunConfig):
-    KEYS = ("params", "dataset_params", "generator", "evaluation")
+    KEYS = ("params", "dataset_params", "generator", "evaluation", "ensemble")
 
     generator: VAESettings
     counterfactuals: int
+    ensemble: int  # seeds whose networks are trained together (see fit_members below); 1: each in its own job
 
     @classmethod
     def parse(cls, config: dict[str, Any]) -> "CfContinuousConfig":
@@ -57,7 +72,61 @@ class CfContinuousConfig(RunConfig):
         check_keys("evaluation", evaluation, ("counterfactuals",))
         return cls(**common, generator=VAESettings.from_dict(config.get("generator")),
                    counterfactuals=positive_int("evaluation.counterfactuals",
-                                                evaluation.get("counterfactuals", DEFAULT_COUNTERFACTUALS)))
+                                                evaluation.get("counterfactuals", DEFAULT_COUNTERFACTUALS)),
+                   ensemble=_ensemble(config))
+
+    def block_start(self) -> int:
+        return self.seed - self.seed % self.ensemble
+
+    def members_run(self) -> dict[str, dict[str, Any]]:
+        """The ``cf_continuous_fit`` run that trains this run's network with those of the other seeds of its
+        block ``[s - s mod ensemble, ... + ensemble)``, when the method can be fitted that way; else none."""
+        if self.ensemble == 1 or not fits_together(self.method.build()):
+            return {}
+        return {"fit": {"task": "cf_continuous_fit", "method": self.method.name, "params": self.method.params or None,
+                        "dataset": self.dataset, "dataset_params": self.dataset_params or None,
+                        "ensemble": self.ensemble, "seed": self.block_start()}}
+
+
+@dataclass(frozen=True)
+class CfFitConfig(RunConfig):
+    """A block of seeds ``[seed, seed + ensemble)`` of one method on one dataset."""
+
+    KEYS = ("params", "dataset_params", "ensemble")
+
+    ensemble: int
+
+    @classmethod
+    def parse(cls, config: dict[str, Any]) -> "CfFitConfig":
+        check_keys("", config, BASE_KEYS + cls.KEYS)
+        return cls(**cls.common(config, kinds=("predictor",)), ensemble=_ensemble(config))
+
+    def members(self) -> range:
+        return range(self.seed, self.seed + self.ensemble)
+
+
+def _member_key(seed: int, name: str) -> str:
+    return f"seed{seed}_{name}"
+
+
+@register_task("cf_continuous_fit", version="1", config=CfFitConfig,
+               description="train one method's networks of a block of seeds together (a batched ensemble, equal "
+                           "to fitting each seed alone); cf_continuous runs with ensemble > 1 evaluate them")
+def fit_block(config: CfFitConfig, deps: Mapping[str, Stored]) -> TaskResult:
+    del deps
+    models, data = [], []
+    for seed in config.members():
+        streams = SeedStreams(seed)
+        split = load_dataset(config.dataset, seed=streams.seed("split"), params=config.dataset_params).train
+        models.append(config.method.build(random_state=streams.seed("method")))
+        data.append((split.X, split.y, _as_columns(split.s)))
+    start = time.perf_counter()
+    seconds = fit_members(models, data)
+    arrays = {_member_key(seed, name): array for seed, model in zip(config.members(), models)
+              for name, array in fitted_regressor(model).network_arrays().items()}
+    return TaskResult(metrics={}, timings={"fit_s": time.perf_counter() - start}, arrays=arrays,
+                      info={"members": list(config.members()),
+                            "member_fit_s": {str(seed): s for seed, s in zip(config.members(), seconds)}})
 
 
 def counterfactual_generator(config: CfContinuousConfig, data) -> AdversarialVAE:
@@ -73,9 +142,23 @@ def counterfactual_generator(config: CfContinuousConfig, data) -> AdversarialVAE
     return _GENERATORS[key]
 
 
+def _fitted_member(model: Any, config: CfContinuousConfig, fit: Stored, train, a_train) -> float:
+    """Set ``model`` to its fit in the block ``fit`` (its preprocessing refitted here, deterministically);
+    returns that fit's seconds (its own preprocessing and its share of the joint training)."""
+    prefix = _member_key(config.seed, "")
+    arrays = {name[len(prefix):]: array for name, array in fit.arrays.items() if name.startswith(prefix)}
+    if not arrays:
+        raise FairbenchError(f"the block fit of seeds {fit.record['info'].get('members')} has no network for seed "
+                             f"{config.seed}")
+    if hasattr(model, "fit_preprocessor"):
+        model.fit_preprocessor(train.X, train.y, a_train)
+    fitted_regressor(model).with_network_arrays(arrays)
+    return float(fit.record["info"]["member_fit_s"][str(config.seed)])
+
+
 @register_task("cf_continuous", version="1", config=CfContinuousConfig,
                description="fit f(x, a) on train; test MSE, continuous CF-metric (adversarial-VAE counterfactuals), "
-                           "training time")
+                           "training time", needs=lambda config: config.members_run())
 def run(config: CfContinuousConfig, deps: Mapping[str, Stored]) -> TaskResult:
     data = config.load_data()
     if data.train.s is None or data.task != "regression":
@@ -89,9 +172,12 @@ def run(config: CfContinuousConfig, deps: Mapping[str, Stored]) -> TaskResult:
     uses_generator = hasattr(model, "use_generator")
     if uses_generator:
         model.use_generator(generator)
-    start = time.perf_counter()
-    model.fit(train.X, train.y, a_train)
-    fit_seconds = time.perf_counter() - start
+    if "fit" in deps:  # trained with the other seeds of its block (cf_continuous_fit)
+        fit_seconds = _fitted_member(model, config, deps["fit"], train, a_train)
+    else:
+        start = time.perf_counter()
+        model.fit(train.X, train.y, a_train)
+        fit_seconds = time.perf_counter() - start
     train_seconds = fit_seconds + (generator.fit_seconds_ if uses_generator else 0.0)
     predicted = model.predict(test.X, a_test)  # before the counterfactual matrices, as the tables were made
 
@@ -106,6 +192,7 @@ def run(config: CfContinuousConfig, deps: Mapping[str, Stored]) -> TaskResult:
         metrics={**evaluate(METRICS_REPORTED, inputs), "train_time_s": train_seconds},
         timings={"fit_s": fit_seconds, "train_s": train_seconds, "generator_s": generator.fit_seconds_},
         data=data_summary(data),
-        info={"notes": data.meta.get("notes", []), "counterfactuals": R, "generator": repr(config.generator),
+        info={"notes": data.meta.get("notes", []), "counterfactuals": R,
+              "fitted_with_seeds": deps["fit"].record["info"].get("members") if "fit" in deps else [config.seed], "generator": repr(config.generator),
               "generator_bounded_features": generator.bounded_},
     )

@@ -99,3 +99,38 @@ def test_cf_continuous_cells_trained_as_a_block_give_the_lone_runs_numbers(fb_en
         assert record["info"]["fitted_with_seeds"] == ([1] if ensemble == 1 else [0, 1, 2])
         results[ensemble] = [line for line in out.splitlines() if "mse" in line or "cf_metric" in line]
     assert results[1] == results[3] and results[1]
+
+
+def test_table1_plans_one_vae_per_dataset_and_seed_and_one_mlp_block_per_column():
+    """The VAE is trained once per (dataset, seed) and shared by all six columns; each MLP column's 10 seeds
+    are one cf_continuous_fit job; Adv has none (it trains alone)."""
+    from collections import Counter
+
+    from fairbench.runner.plan import plan_table
+    from fairbench.specs import load_table
+
+    for scale in ("paper", "mini"):
+        jobs = plan_table(load_table("ob:table1"), scale=scale).jobs
+        tasks = Counter(job.config["task"] for job in jobs)
+        assert tasks == {"cf_continuous": 120, "cf_generator": 20, "cf_continuous_fit": 8}
+        fits = [job for job in jobs if job.config["task"] == "cf_continuous_fit"]
+        assert sorted({job.config["method"] for job in fits}) == ["mlp", "ob", "sob"] and {job.seed for job in fits} == {0}
+        for job in jobs:
+            if job.config["task"] == "cf_continuous":
+                names = {name for name, _ in job.needs}
+                assert names == ({"generator"} if job.config["method"] == "adv" else {"generator", "fit"})
+
+
+def test_the_stored_vae_rebuilds_the_same_counterfactuals():
+    from fairbench.methods.fairness._adversarial_vae import AdversarialVAE, VAESettings
+
+    rng = np.random.default_rng(3)
+    a = rng.uniform(size=(120, 1))
+    X, y = rng.normal(size=(120, 5)) + a, rng.normal(size=120)  # unbounded features: the linear output
+    settings = VAESettings(epochs=2, adversary_steps=1, first_epoch_adversary_steps=1)
+    fitted = AdversarialVAE(settings, random_state=4).fit(X, y, a)
+    rebuilt = AdversarialVAE.from_state_arrays(settings, 4, fitted.state_arrays(), fitted.fit_seconds_)
+    a_new = np.linspace(0, 1, 3)[:, None]
+    np.testing.assert_array_equal(rebuilt.counterfactual(X, y, a, a_new), fitted.counterfactual(X, y, a, a_new))
+    np.testing.assert_array_equal(rebuilt.reconstruct(X, y, a), fitted.reconstruct(X, y, a))
+    assert rebuilt.bounded_ is False and rebuilt.fit_seconds_ == fitted.fit_seconds_

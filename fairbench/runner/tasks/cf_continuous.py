@@ -4,7 +4,8 @@ Fit a regressor f(x, a) (ML, FTU, Adv, OB, SOB + MLP) on the training split and 
 split the MSE, the continuous CF-metric and the training time.
 
 Counterfactuals come from an adversarial VAE (Grari et al.'s, :mod:`fairbench.methods.fairness._adversarial_vae`)
-trained on the training split with the run's seed (config key ``generator``: its settings). For
+trained on the training split with the run's seed (config key ``generator``: its settings) in a
+``cf_generator`` run of its own, a dependency that every method's run on that dataset and seed shares. For
 ``counterfactuals`` = R values ``a'_r ~ U[min a_train, max a_train]`` shared by all test rows (as
 Grari's notebook), every test row is decoded under each ``a'_r``; the factual side is the row's own
 reconstruction ``dec(μ(x, a, y), a)``, so ``a' = a`` changes nothing. A method's prediction runs on
@@ -25,9 +26,8 @@ training. A block always trains all B seeds, also when fewer are asked for. Adv 
 
 from __future__ import annotations
 
-import json
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any, Mapping
 
 import numpy as np
@@ -42,8 +42,6 @@ from .config import BASE_KEYS, RunConfig, as_dict, check_keys, positive_int
 from .evaluation import Inputs, evaluate
 
 DEFAULT_COUNTERFACTUALS = 1000
-_GENERATORS: dict[str, AdversarialVAE] = {}  # per process: the methods of one table share a seed's VAE
-_CACHE_SIZE = 64  # a VAE is ~100 kB; a table visits (datasets x seeds) of them, column by column
 # output name -> registered metric
 METRICS_REPORTED = {"mse": "mse", "cf_metric": "cf_metric_continuous", "cf_metric_squared": "cf_metric_continuous_squared"}
 
@@ -78,14 +76,17 @@ class CfContinuousConfig(RunConfig):
     def block_start(self) -> int:
         return self.seed - self.seed % self.ensemble
 
-    def members_run(self) -> dict[str, dict[str, Any]]:
-        """The ``cf_continuous_fit`` run that trains this run's network with those of the other seeds of its
-        block ``[s - s mod ensemble, ... + ensemble)``, when the method can be fitted that way; else none."""
-        if self.ensemble == 1 or not fits_together(self.method.build()):
-            return {}
-        return {"fit": {"task": "cf_continuous_fit", "method": self.method.name, "params": self.method.params or None,
-                        "dataset": self.dataset, "dataset_params": self.dataset_params or None,
-                        "ensemble": self.ensemble, "seed": self.block_start()}}
+    def dependencies(self) -> dict[str, dict[str, Any]]:
+        """The ``cf_generator`` run of this dataset and seed (the counterfactual model every method's run
+        shares) and, when the method can be fitted that way and ``ensemble`` > 1, the ``cf_continuous_fit``
+        run that trains this run's network with those of the other seeds of its block."""
+        data = {"dataset": self.dataset, "dataset_params": self.dataset_params or None}
+        needs = {"generator": {"task": "cf_generator", "method": "adv", **data, "generator": asdict(self.generator),
+                               "seed": self.seed}}
+        if self.ensemble > 1 and fits_together(self.method.build()):
+            needs["fit"] = {"task": "cf_continuous_fit", "method": self.method.name, "params": self.method.params or None,
+                            **data, "ensemble": self.ensemble, "seed": self.block_start()}
+        return needs
 
 
 @dataclass(frozen=True)
@@ -129,17 +130,36 @@ def fit_block(config: CfFitConfig, deps: Mapping[str, Stored]) -> TaskResult:
                             "member_fit_s": {str(seed): s for seed, s in zip(config.members(), seconds)}})
 
 
-def counterfactual_generator(config: CfContinuousConfig, data) -> AdversarialVAE:
-    seed = config.streams.seed("generator")
-    key = json.dumps([config.dataset, config.dataset_params or None, seed, repr(config.generator)], sort_keys=True,
-                     default=str)
-    if key not in _GENERATORS:
-        if len(_GENERATORS) >= _CACHE_SIZE:
-            _GENERATORS.pop(next(iter(_GENERATORS)))
-        train = data.train
-        _GENERATORS[key] = AdversarialVAE(config.generator, random_state=seed).fit(
-            train.X, train.y, _as_columns(train.s))
-    return _GENERATORS[key]
+@dataclass(frozen=True)
+class CfGeneratorConfig(RunConfig):
+    """The counterfactual model of one dataset and seed (its ``method`` is Adv, whose model it is)."""
+
+    KEYS = ("params", "dataset_params", "generator")
+
+    generator: VAESettings
+
+    @classmethod
+    def parse(cls, config: dict[str, Any]) -> "CfGeneratorConfig":
+        check_keys("", config, BASE_KEYS + cls.KEYS)
+        return cls(**cls.common(config, kinds=("predictor",)), generator=VAESettings.from_dict(config.get("generator")))
+
+
+@register_task("cf_generator", version="1", config=CfGeneratorConfig,
+               description="train the adversarial VAE of cf_continuous on a dataset's training split (one per "
+                           "dataset and seed, shared by every method's run)")
+def fit_generator(config: CfGeneratorConfig, deps: Mapping[str, Stored]) -> TaskResult:
+    del deps
+    data = config.load_data()
+    train = data.train
+    generator = AdversarialVAE(config.generator, random_state=config.streams.seed("generator")).fit(
+        train.X, train.y, _as_columns(train.s))
+    return TaskResult(metrics={}, timings={"fit_s": generator.fit_seconds_}, arrays=generator.state_arrays(),
+                      data=data_summary(data), info={"generator": repr(config.generator)})
+
+
+def stored_generator(config: CfContinuousConfig, stored: Stored) -> AdversarialVAE:
+    return AdversarialVAE.from_state_arrays(config.generator, config.streams.seed("generator"), dict(stored.arrays),
+                                            stored.record["timings"]["fit_s"])
 
 
 def _fitted_member(model: Any, config: CfContinuousConfig, fit: Stored, train, a_train) -> float:
@@ -158,7 +178,7 @@ def _fitted_member(model: Any, config: CfContinuousConfig, fit: Stored, train, a
 
 @register_task("cf_continuous", version="1", config=CfContinuousConfig,
                description="fit f(x, a) on train; test MSE, continuous CF-metric (adversarial-VAE counterfactuals), "
-                           "training time", needs=lambda config: config.members_run())
+                           "training time", needs=lambda config: config.dependencies())
 def run(config: CfContinuousConfig, deps: Mapping[str, Stored]) -> TaskResult:
     data = config.load_data()
     if data.train.s is None or data.task != "regression":
@@ -168,7 +188,7 @@ def run(config: CfContinuousConfig, deps: Mapping[str, Stored]) -> TaskResult:
 
     train, test = data.train, data.test
     a_train, a_test = _as_columns(train.s), _as_columns(test.s)
-    generator = counterfactual_generator(config, data)
+    generator = stored_generator(config, deps["generator"])
     uses_generator = hasattr(model, "use_generator")
     if uses_generator:
         model.use_generator(generator)

@@ -54,8 +54,16 @@ def _ensemble(config: dict[str, Any]) -> int:
     return positive_int("ensemble", config.get("ensemble", 1))
 
 
+class _PredictorRun(RunConfig):
+    @classmethod
+    def checked(cls, config: dict[str, Any]) -> dict[str, Any]:
+        """The common fields of a run of a predictor whose keys are ``BASE_KEYS + cls.KEYS``."""
+        check_keys("", config, BASE_KEYS + cls.KEYS)
+        return cls.common(config, kinds=("predictor",))
+
+
 @dataclass(frozen=True)
-class CfContinuousConfig(RunConfig):
+class CfContinuousConfig(_PredictorRun):
     KEYS = ("params", "dataset_params", "generator", "evaluation", "ensemble")
 
     generator: VAESettings
@@ -64,8 +72,7 @@ class CfContinuousConfig(RunConfig):
 
     @classmethod
     def parse(cls, config: dict[str, Any]) -> "CfContinuousConfig":
-        check_keys("", config, BASE_KEYS + cls.KEYS)
-        common = cls.common(config, kinds=("predictor",))
+        common = cls.checked(config)
         evaluation = as_dict("evaluation", config.get("evaluation"))
         check_keys("evaluation", evaluation, ("counterfactuals",))
         return cls(**common, generator=VAESettings.from_dict(config.get("generator")),
@@ -90,17 +97,20 @@ class CfContinuousConfig(RunConfig):
 
 
 @dataclass(frozen=True)
-class CfFitConfig(RunConfig):
-    """A block of seeds ``[seed, seed + ensemble)`` of one method on one dataset."""
+class CfPartConfig(_PredictorRun):
+    """A run that makes a part cf_continuous runs share: the block of seeds ``[seed, seed + ensemble)`` of
+    one method (``cf_continuous_fit``), or the counterfactual model of one dataset and seed
+    (``cf_generator``, whose ``method`` is Adv, the model's owner)."""
 
-    KEYS = ("params", "dataset_params", "ensemble")
+    KEYS = ("params", "dataset_params", "ensemble", "generator")
 
     ensemble: int
+    generator: VAESettings
 
     @classmethod
-    def parse(cls, config: dict[str, Any]) -> "CfFitConfig":
-        check_keys("", config, BASE_KEYS + cls.KEYS)
-        return cls(**cls.common(config, kinds=("predictor",)), ensemble=_ensemble(config))
+    def parse(cls, config: dict[str, Any]) -> "CfPartConfig":
+        return cls(**cls.checked(config), ensemble=_ensemble(config),
+                   generator=VAESettings.from_dict(config.get("generator")))
 
     def members(self) -> range:
         return range(self.seed, self.seed + self.ensemble)
@@ -110,10 +120,10 @@ def _member_key(seed: int, name: str) -> str:
     return f"seed{seed}_{name}"
 
 
-@register_task("cf_continuous_fit", version="1", config=CfFitConfig,
+@register_task("cf_continuous_fit", version="1", config=CfPartConfig,
                description="train one method's networks of a block of seeds together (a batched ensemble, equal "
                            "to fitting each seed alone); cf_continuous runs with ensemble > 1 evaluate them")
-def fit_block(config: CfFitConfig, deps: Mapping[str, Stored]) -> TaskResult:
+def fit_block(config: CfPartConfig, deps: Mapping[str, Stored]) -> TaskResult:
     del deps
     models, data = [], []
     for seed in config.members():
@@ -130,24 +140,10 @@ def fit_block(config: CfFitConfig, deps: Mapping[str, Stored]) -> TaskResult:
                             "member_fit_s": {str(seed): s for seed, s in zip(config.members(), seconds)}})
 
 
-@dataclass(frozen=True)
-class CfGeneratorConfig(RunConfig):
-    """The counterfactual model of one dataset and seed (its ``method`` is Adv, whose model it is)."""
-
-    KEYS = ("params", "dataset_params", "generator")
-
-    generator: VAESettings
-
-    @classmethod
-    def parse(cls, config: dict[str, Any]) -> "CfGeneratorConfig":
-        check_keys("", config, BASE_KEYS + cls.KEYS)
-        return cls(**cls.common(config, kinds=("predictor",)), generator=VAESettings.from_dict(config.get("generator")))
-
-
-@register_task("cf_generator", version="1", config=CfGeneratorConfig,
+@register_task("cf_generator", version="1", config=CfPartConfig,
                description="train the adversarial VAE of cf_continuous on a dataset's training split (one per "
                            "dataset and seed, shared by every method's run)")
-def fit_generator(config: CfGeneratorConfig, deps: Mapping[str, Stored]) -> TaskResult:
+def fit_generator(config: CfPartConfig, deps: Mapping[str, Stored]) -> TaskResult:
     del deps
     data = config.load_data()
     train = data.train

@@ -127,7 +127,8 @@ def _load_dependencies(job: Job, store: RecordStore) -> dict[str, Stored]:
         record = store.load(dependency.group, dependency.seed)
         objects = {obj: load_object(store, dependency.group, dependency.seed, record, obj)
                    for obj in record.get("objects", [])}
-        loaded[name] = Stored(record, objects)
+        arrays = {array: store.load_array(dependency.group, dependency.seed, array) for array in record.get("arrays", [])}
+        loaded[name] = Stored(record, objects, arrays)
     return loaded
 
 

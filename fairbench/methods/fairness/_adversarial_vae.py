@@ -140,6 +140,28 @@ class AdversarialVAE(CounterfactualModel):
         self.fit_seconds_ = time.perf_counter() - start
         return self
 
+    def state_arrays(self) -> dict[str, np.ndarray]:
+        """The fitted model as plain arrays (its networks' weights, ``net.<name>``, and ``bounded``), so that a
+        dependant run can use it (:meth:`from_state_arrays`) without training it again."""
+        arrays = {f"net.{name}": tensor.detach().numpy().copy() for name, tensor in self.net_.state_dict().items()}
+        return {**arrays, "bounded": np.array(self.bounded_)}
+
+    @classmethod
+    def from_state_arrays(cls, settings: VAESettings, random_state: int, arrays: dict[str, np.ndarray],
+                          fit_seconds: float) -> "AdversarialVAE":
+        """The model :meth:`state_arrays` describes (``fit_seconds``: how long its fit took)."""
+        model = cls(settings, random_state)
+        weights = {name[len("net."):]: torch.from_numpy(np.array(array)) for name, array in arrays.items()
+                   if name.startswith("net.")}
+        latent = weights["mu.weight"].shape[0]
+        model.bounded_ = bool(arrays["bounded"])
+        with torch_seeded(0):  # the architecture's own initialisation is replaced below; the global RNG is kept
+            model.net_ = _Networks(weights["x_out.weight"].shape[0], weights["decoder.0.weight"].shape[1] - latent,
+                                   latent, model.bounded_)
+        model.net_.load_state_dict(weights, strict=True)
+        model.fit_seconds_ = float(fit_seconds)
+        return model
+
     def _latent(self, X, y, a) -> torch.Tensor:
         with torch.no_grad():
             return self.net_.encode(_tensor(X), _tensor(a), _tensor(y))[0]

@@ -10,7 +10,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+import time
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -76,10 +77,16 @@ class PreprocessedPredictor(GroupAwarePredictor):
         raise NotImplementedError
 
     def fit(self, X: np.ndarray, y: np.ndarray, s: np.ndarray) -> "PreprocessedPredictor":
+        features = self.fit_preprocessor(X, y, s)  # builds predictor_
+        self.predictor_.fit(features, y, s)
+        return self
+
+    def fit_preprocessor(self, X: np.ndarray, y: np.ndarray, s: np.ndarray) -> np.ndarray:
+        """The first half of ``fit``: fit ``T`` and return the features ``h`` is to be fitted on; ``predictor_``
+        is built unfitted (so that it can be fitted with other models' predictors, or set from a stored fit)."""
         self._check_params()
         self.preprocessor_, self.predictor_ = self.build_preprocessor(), self.build_predictor()
-        self.predictor_.fit(self.preprocessor_.fit_transform(X, y, s), y, s)
-        return self
+        return self.preprocessor_.fit_transform(X, y, s)
 
     def preprocess(self, X: np.ndarray, s: np.ndarray) -> np.ndarray:
         return self.preprocessor_.transform(X, s)
@@ -93,3 +100,41 @@ class PreprocessedPredictor(GroupAwarePredictor):
     def predict(self, X: np.ndarray, s: np.ndarray) -> np.ndarray:
         """Regression output of a regressor ``h`` (the continuous tables)."""
         return self.predictor_.predict(self.preprocess(X, s), s)
+
+
+def fits_together(model: Any) -> bool:
+    """Whether ``model`` can join :func:`fit_members`: the MLP regressor, or a preprocessing followed by it."""
+    from ..learners.mlp import MLPRegressor
+
+    return isinstance(model, MLPRegressor) or (isinstance(model, PreprocessedPredictor)
+                                               and getattr(model, "predictor", None) == "mlp")
+
+
+def fit_members(models: Sequence[Any], data: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> list[float]:
+    """Fit each model on its ``(X, y, s)`` as its own ``fit`` would, training their MLP regressors together
+    (:func:`fairbench.methods.learners.mlp.fit_together`: the same weights to float tolerance). Returns the
+    seconds each model's fit took: its own preprocessing plus an equal share of the joint training."""
+    from ..learners.mlp import fit_together
+
+    if not all(fits_together(model) for model in models):
+        raise FairbenchError("only the MLP regressor and preprocessings followed by it can be fitted together")
+    regressors, inputs, seconds = [], [], []
+    for model, (X, y, s) in zip(models, data):
+        start = time.perf_counter()
+        if isinstance(model, PreprocessedPredictor):
+            inputs.append((model.fit_preprocessor(X, y, s), y, s))
+            regressors.append(model.predictor_)
+        else:
+            inputs.append((X, y, s))
+            regressors.append(model)
+        seconds.append(time.perf_counter() - start)
+    start = time.perf_counter()
+    fit_together(regressors, inputs)
+    share = (time.perf_counter() - start) / len(models)
+    return [own + share for own in seconds]
+
+
+def fitted_regressor(model: Any) -> Any:
+    """The MLP regressor inside a model that :func:`fits_together` (the model itself, or its ``predictor_``)."""
+    return model.predictor_ if isinstance(model, PreprocessedPredictor) else model
+

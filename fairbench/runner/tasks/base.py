@@ -34,11 +34,12 @@ class TaskResult:
 
 @dataclass(frozen=True)
 class Stored:
-    """A dependency's stored output, as the runner hands it to a task: its record and its objects, rebuilt
-    from verified data files (never unpickled)."""
+    """A dependency's stored output, as the runner hands it to a task: its record, its objects, rebuilt
+    from verified data files (never unpickled), and its arrays (``TaskResult.arrays``, e.g. trained weights)."""
 
     record: dict[str, Any]
     objects: Mapping[str, Any]
+    arrays: Mapping[str, np.ndarray] = field(default_factory=dict)
 
 
 def _no_components(config: dict[str, Any]) -> tuple[str, ...]:

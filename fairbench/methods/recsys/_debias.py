@@ -15,7 +15,7 @@ from typing import Callable
 import torch
 
 from ...core.errors import FairbenchError
-from ._mf import MF, Additive, RecData, adam, pair_loss, step
+from ._mf import MF, Additive, Optimizer, RecData, adam, pair_loss, step
 
 
 def fit_propensity(
@@ -118,7 +118,7 @@ class PropensityWeighted:
 
 
 def imputation_step(
-    imputation: MF, optimizer: torch.optim.Optimizer, pred_logits: torch.Tensor, users: torch.Tensor,
+    imputation: MF, optimizer: Optimizer, pred_logits: torch.Tensor, users: torch.Tensor,
     items: torch.Tensor, labels: torch.Tensor, inv_prop: torch.Tensor, loss: str,
 ) -> float:
     """DR-JL's imputation update: pseudo-labels r_hat = sigmoid(m(u, i)) such that the imputed error
@@ -146,7 +146,7 @@ def dr_prediction_loss(
 
 
 def meta_step(
-    optimizer: torch.optim.Optimizer, meta_params: list[torch.Tensor], model: MF, inner_loss: torch.Tensor,
+    optimizer: Optimizer, meta_params: list[torch.Tensor], model: MF, inner_loss: torch.Tensor,
     lookahead_lr: float, data: RecData, batch_size: int, loss: str,
 ) -> float:
     """Bi-level update of the debiasing parameters (LTD, AutoDebias): take a differentiable SGD
@@ -163,7 +163,7 @@ def meta_step(
     return float(outer.detach())
 
 
-def predictor_step(optimizer: torch.optim.Optimizer, model: MF, loss: torch.Tensor) -> float:
+def predictor_step(optimizer: Optimizer, model: MF, loss: torch.Tensor) -> float:
     """Update only the predictor on ``loss`` (debiasing parameters get no gradient)."""
     optimizer.zero_grad(set_to_none=True)
     loss.backward(inputs=list(model.parameters()))

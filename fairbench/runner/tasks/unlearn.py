@@ -32,7 +32,8 @@ one (model, deletion) shares one reference retrain. A run whose method is its ow
 Timings (also in ``metrics`` so tables can show them): ``precompute_seconds`` (an unlearner's
 optional one-off ``prepare(model, train)``, independent of the deletion), ``unlearn_seconds`` (the
 ``unlearn`` call), ``reference_seconds`` (retraining the oracle, from the shared reference run's
-record), ``train_seconds`` (the original fit, from its cached record). ``unlearn_peak_mb`` is the traced peak memory of the ``unlearn`` call.
+record), ``train_seconds`` (the original fit, from its cached record). ``unlearn_peak_mb`` is the traced peak memory of the ``unlearn`` call
+(nan unless the run traces memory, ``FAIRBENCH_TRACE_MEMORY=1``: tracing slows every task down).
 An unlearner's ``report_`` dict (set by ``unlearn``) is stored as metrics ``unlearner_<key>``.
 
 A protocol that returns a stream of requests (``sequential``: ``Deletion.batches``) is applied one

@@ -133,12 +133,14 @@ def imputation_step(
 def dr_prediction_loss(
     model: MF, pseudo_label: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], data: RecData,
     users: torch.Tensor, items: torch.Tensor, labels: torch.Tensor, inv_prop: torch.Tensor,
-    space_size: int, loss: str, weights: dict[str, torch.Tensor] | None = None,
+    space_size: int, loss: str, weights: dict[str, torch.Tensor] | None = None, logits: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """E_DR of the predictor (optionally with look-ahead ``weights``) on a batch of O plus a uniform
-    batch of D, with imputed errors e_hat = l(f, r_hat) from ``pseudo_label(users, items)``."""
+    batch of D, with imputed errors e_hat = l(f, r_hat) from ``pseudo_label(users, items)``.
+    ``logits``: the predictor's logits on the batch of O when the caller has them already (with their graph)."""
     su, si = data.space_batch(space_size)
-    logits = model(users, items, weights)
+    if logits is None:
+        logits = model(users, items, weights)
     err = pair_loss(logits, labels, loss)
     imp_obs = pair_loss(logits, pseudo_label(users, items), loss)
     imp_space = pair_loss(model(su, si, weights), pseudo_label(su, si), loss)
@@ -190,10 +192,10 @@ class JointImputation:
     def _joint_dr_loss(self, data: RecData, idx: torch.Tensor, inv_prop: torch.Tensor) -> torch.Tensor:
         """One imputation update on the batch, then the predictor's E_DR with the updated imputation."""
         users, items, labels = data.biased.take(idx)
-        imputation_step(self.imputation_model, self.imp_opt, self.model(users, items), users, items, labels,
-                        inv_prop, self.loss)
+        logits = self.model(users, items)  # the imputation update leaves the predictor as it is
+        imputation_step(self.imputation_model, self.imp_opt, logits, users, items, labels, inv_prop, self.loss)
         return dr_prediction_loss(self.model, self._pseudo_label, data, users, items, labels, inv_prop,
-                                  int(self.space_factor) * len(idx), self.loss)
+                                  int(self.space_factor) * len(idx), self.loss, logits=logits)
 
 
 class BiLevel:

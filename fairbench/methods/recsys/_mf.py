@@ -115,8 +115,8 @@ class FusedAdam:
     def __init__(self, params: list[torch.Tensor], lr: float, weight_decay: float = 0.0):
         self.params = params
         self.lr, self.weight_decay = float(lr), float(weight_decay)
-        # per parameter: (step count as a float32 scalar, first moment, second moment), created at its first gradient
-        self.state: dict[int, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
+        # per parameter, created at its first gradient: [steps taken, first moment, second moment]
+        self.state: dict[int, list] = {}
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         if not set_to_none:
@@ -124,26 +124,29 @@ class FusedAdam:
         for param in self.params:
             param.grad = None
 
-    @torch.no_grad()
     def step(self) -> None:
         params, grads, avgs, squares, counts = [], [], [], [], []
+        count_tensors: dict[int, torch.Tensor] = {}  # the kernel reads step counts as float32 scalars; one per value
         for n, param in enumerate(self.params):
             if param.grad is None:
                 continue
-            if n not in self.state:
-                self.state[n] = (torch.zeros((), dtype=torch.float32), torch.zeros_like(param),
-                                 torch.zeros_like(param))
-            count, avg, square = self.state[n]
-            count += 1
+            state = self.state.get(n)
+            if state is None:
+                state = self.state[n] = [0, torch.zeros_like(param), torch.zeros_like(param)]
+            state[0] += 1
+            count = count_tensors.get(state[0])
+            if count is None:
+                count = count_tensors[state[0]] = torch.tensor(float(state[0]), dtype=torch.float32)
             params.append(param)
             grads.append(param.grad)
-            avgs.append(avg)
-            squares.append(square)
+            avgs.append(state[1])
+            squares.append(state[2])
             counts.append(count)
         if params:
-            torch._fused_adam_(params, grads, avgs, squares, [], counts, amsgrad=False, lr=self.lr,
-                               beta1=self.BETAS[0], beta2=self.BETAS[1], weight_decay=self.weight_decay,
-                               eps=self.EPS, maximize=False, grad_scale=None, found_inf=None)
+            with torch.no_grad():
+                torch._fused_adam_(params, grads, avgs, squares, [], counts, amsgrad=False, lr=self.lr,
+                                   beta1=self.BETAS[0], beta2=self.BETAS[1], weight_decay=self.weight_decay,
+                                   eps=self.EPS, maximize=False, grad_scale=None, found_inf=None)
 
 
 Optimizer = FusedAdam | torch.optim.Optimizer

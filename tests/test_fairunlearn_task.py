@@ -28,7 +28,8 @@ def _run(config: dict) -> dict:
     return RecordStore().load(job.group, job.seed), job
 
 
-def test_unlearn_task_records_fairness_distance_timings_and_forget_set(fb_env):
+def test_unlearn_task_records_fairness_distance_timings_and_forget_set(fb_env, monkeypatch):
+    monkeypatch.setenv("FAIRBENCH_TRACE_MEMORY", "1")  # unlearn_peak_mb is recorded by traced runs only
     record, job = _run({"method": "fair_unlearning", "protocol": {"name": "uniform", "fraction": 0.05}, "seed": 1})
     metrics = record["metrics"]
     for name in ("test_accuracy", "average_abs_odds_difference", "demographic_parity_difference",

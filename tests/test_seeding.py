@@ -45,3 +45,14 @@ def test_new_streams_are_distinct_and_reproducible_and_leave_global_state_alone(
     assert np.array_equal(streams.numpy("noise").random(3), np.random.default_rng(seeds["noise"]).random(3))
     assert torch.equal(torch.randint(0, 9, (4,), generator=streams.torch("noise")),
                        torch.randint(0, 9, (4,), generator=torch.Generator().manual_seed(seeds["noise"])))
+
+
+def test_seed_everything_turns_on_deterministic_kernels_without_loading_the_compiler():
+    import subprocess
+    import sys
+
+    code = ("import sys, torch; from fairbench.core.determinism import seed_everything; seed_everything(3); "
+            "print(torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled(), "
+            "'torch._inductor.config' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["True", "False", "False"]

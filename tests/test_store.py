@@ -79,7 +79,18 @@ def test_record_provenance(fb_env):
     assert record["code"]["method_version"] and record["code"]["git_commit"]
     assert record["data"]["files"]["compas-scores-two-years.csv"].startswith("c451db85")
     assert record["environment"]["packages"]["numpy"]
-    assert record["memory"]["peak_traced_mb"] > 0 and record["timings"]["total_s"] > 0
+    assert record["memory"]["max_rss_mb"] > 0 and record["timings"]["total_s"] > 0
+    assert "peak_traced_mb" not in record["memory"]  # tracing every allocation is opt-in (it is slow)
+
+
+def test_memory_tracing_is_opt_in(fb_env, monkeypatch):
+    from fairbench.runner.jobs import run_job
+
+    monkeypatch.setenv("FAIRBENCH_TRACE_MEMORY", "1")
+    job = make_job({"method": "ftu", "dataset": "compas@flap"})
+    run_job(job)
+    memory = RecordStore().load(job.group, job.seed)["memory"]
+    assert memory["peak_traced_mb"] > 0 and memory["max_rss_mb"] > 0
 
 
 def test_failure_is_noted_for_the_renderer(fb_env, monkeypatch, tmp_path):

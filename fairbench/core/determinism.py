@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import random
+import sys
 from typing import Iterator
 
 import numpy as np
@@ -29,8 +30,19 @@ def seed_everything(seed: int) -> np.random.Generator:
         pass
     else:
         torch.manual_seed(seed)
-        torch.use_deterministic_algorithms(True, warn_only=False)
+        _deterministic_kernels(torch)
     return np.random.default_rng(seed)
+
+
+def _deterministic_kernels(torch) -> None:
+    """``torch.use_deterministic_algorithms(True)``'s switch for the kernels, without its other effect:
+    importing the torch compiler (inductor and dynamo, about 1 s of CPU in every process that runs a
+    job) to set a flag only compiled code reads; nothing here compiles. The public call where the
+    compiler is loaded already, or where torch lacks the switch."""
+    if "torch._inductor.config" not in sys.modules and hasattr(torch._C, "_set_deterministic_algorithms"):
+        torch._C._set_deterministic_algorithms(True, warn_only=False)
+    else:
+        torch.use_deterministic_algorithms(True, warn_only=False)
 
 
 def _set_threads(count: int | None) -> int | None:

@@ -12,6 +12,7 @@ jobs it needs have run.
 from __future__ import annotations
 
 import datetime as _dt
+import os
 import resource
 import time
 import traceback
@@ -168,20 +169,41 @@ def run_job(job: Job, store_root: Path | None = None) -> Outcome:
     return Outcome(job, RunStatus.RAN, "", time.perf_counter() - start)
 
 
+def _reset_peak_memory() -> bool:
+    """Reset the process's peak resident memory (Linux: ``/proc/self/clear_refs``), so ``ru_maxrss``
+    read after a job is that job's peak even in a pool worker that ran others before; False where the
+    OS does not allow it (the record then holds the process's peak so far).
+
+    Python's ``tracemalloc`` measured this before, but tracing every allocation doubled the CPU time
+    of the tasks that run small steps in a Python loop (the recommenders), and it never saw torch's
+    tensor memory; ``FAIRBENCH_TRACE_MEMORY=1`` still records its peak as ``peak_traced_mb``.
+    """
+    try:
+        with open("/proc/self/clear_refs", "w") as handle:
+            handle.write("5")
+        return True
+    except OSError:
+        return False
+
+
 def _execute(job: Job, deps: dict[str, Stored]) -> tuple[dict[str, Any], TaskResult]:
     seed_everything(job.seed)  # a guard for third-party code; our own draws come from the seed streams
     task = TASKS.get(job.config["task"])
     config = task.parse(job.config)
     started = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-    tracemalloc.start()
+    traced = os.environ.get("FAIRBENCH_TRACE_MEMORY") == "1"
+    job_peak = _reset_peak_memory()
+    if traced:
+        tracemalloc.start()
     wall = time.perf_counter()
     try:
         with limited_threads(1):  # the same thread counts under every executor: same floating-point sums
             result = task.fn(config, deps)
         seconds = time.perf_counter() - wall
-        _, traced_peak = tracemalloc.get_traced_memory()
+        traced_peak = tracemalloc.get_traced_memory()[1] if traced else None
     finally:
-        tracemalloc.stop()
+        if traced:
+            tracemalloc.stop()
     info = dict(result.info)
     if job.needs:  # the records this run was made from, by key
         info["dependencies"] = {name: {"group": dep.group, "seed": dep.seed, "task": dep.config["task"]}
@@ -195,8 +217,9 @@ def _execute(job: Job, deps: dict[str, Stored]) -> tuple[dict[str, Any], TaskRes
         "metrics": {k: float(v) for k, v in result.metrics.items()},
         "timings": {"total_s": seconds, **result.timings},
         "memory": {
-            "peak_traced_mb": traced_peak / 2**20,
             "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "max_rss_scope": "job" if job_peak else "process",
+            **({"peak_traced_mb": traced_peak / 2**20} if traced_peak is not None else {}),
         },
         "data": result.data,
         "info": info,

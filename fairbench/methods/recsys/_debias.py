@@ -15,7 +15,7 @@ from typing import Callable
 import torch
 
 from ...core.errors import FairbenchError
-from ._mf import MF, Additive, RecData, adam, pair_loss, step
+from ._mf import MF, Additive, Optimizer, RecData, adam, pair_loss, step
 
 
 def fit_propensity(
@@ -118,7 +118,7 @@ class PropensityWeighted:
 
 
 def imputation_step(
-    imputation: MF, optimizer: torch.optim.Optimizer, pred_logits: torch.Tensor, users: torch.Tensor,
+    imputation: MF, optimizer: Optimizer, pred_logits: torch.Tensor, users: torch.Tensor,
     items: torch.Tensor, labels: torch.Tensor, inv_prop: torch.Tensor, loss: str,
 ) -> float:
     """DR-JL's imputation update: pseudo-labels r_hat = sigmoid(m(u, i)) such that the imputed error
@@ -133,12 +133,14 @@ def imputation_step(
 def dr_prediction_loss(
     model: MF, pseudo_label: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], data: RecData,
     users: torch.Tensor, items: torch.Tensor, labels: torch.Tensor, inv_prop: torch.Tensor,
-    space_size: int, loss: str, weights: dict[str, torch.Tensor] | None = None,
+    space_size: int, loss: str, weights: dict[str, torch.Tensor] | None = None, logits: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """E_DR of the predictor (optionally with look-ahead ``weights``) on a batch of O plus a uniform
-    batch of D, with imputed errors e_hat = l(f, r_hat) from ``pseudo_label(users, items)``."""
+    batch of D, with imputed errors e_hat = l(f, r_hat) from ``pseudo_label(users, items)``.
+    ``logits``: the predictor's logits on the batch of O when the caller has them already (with their graph)."""
     su, si = data.space_batch(space_size)
-    logits = model(users, items, weights)
+    if logits is None:
+        logits = model(users, items, weights)
     err = pair_loss(logits, labels, loss)
     imp_obs = pair_loss(logits, pseudo_label(users, items), loss)
     imp_space = pair_loss(model(su, si, weights), pseudo_label(su, si), loss)
@@ -146,7 +148,7 @@ def dr_prediction_loss(
 
 
 def meta_step(
-    optimizer: torch.optim.Optimizer, meta_params: list[torch.Tensor], model: MF, inner_loss: torch.Tensor,
+    optimizer: Optimizer, meta_params: list[torch.Tensor], model: MF, inner_loss: torch.Tensor,
     lookahead_lr: float, data: RecData, batch_size: int, loss: str,
 ) -> float:
     """Bi-level update of the debiasing parameters (LTD, AutoDebias): take a differentiable SGD
@@ -163,7 +165,7 @@ def meta_step(
     return float(outer.detach())
 
 
-def predictor_step(optimizer: torch.optim.Optimizer, model: MF, loss: torch.Tensor) -> float:
+def predictor_step(optimizer: Optimizer, model: MF, loss: torch.Tensor) -> float:
     """Update only the predictor on ``loss`` (debiasing parameters get no gradient)."""
     optimizer.zero_grad(set_to_none=True)
     loss.backward(inputs=list(model.parameters()))
@@ -190,10 +192,10 @@ class JointImputation:
     def _joint_dr_loss(self, data: RecData, idx: torch.Tensor, inv_prop: torch.Tensor) -> torch.Tensor:
         """One imputation update on the batch, then the predictor's E_DR with the updated imputation."""
         users, items, labels = data.biased.take(idx)
-        imputation_step(self.imputation_model, self.imp_opt, self.model(users, items), users, items, labels,
-                        inv_prop, self.loss)
+        logits = self.model(users, items)  # the imputation update leaves the predictor as it is
+        imputation_step(self.imputation_model, self.imp_opt, logits, users, items, labels, inv_prop, self.loss)
         return dr_prediction_loss(self.model, self._pseudo_label, data, users, items, labels, inv_prop,
-                                  int(self.space_factor) * len(idx), self.loss)
+                                  int(self.space_factor) * len(idx), self.loss, logits=logits)
 
 
 class BiLevel:

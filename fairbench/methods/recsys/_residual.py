@@ -67,11 +67,14 @@ class ResidualDebias(JointImputation, PropensityWeighted, Recommender):
             nominal = self.imputation_model(users, items)
         return torch.sigmoid(nominal + self.residual_imputation(users, items))
 
-    def _estimate(self, data, users, items, labels, inv_prop, size, weights=None):
+    def _estimate(self, data, users, items, labels, inv_prop, size, weights=None, pseudo_label=None, logits=None):
+        """E_DR or E_IPS of the predictor (at ``weights``; ``logits`` on the batch of O if computed already)."""
         if self.estimator == "dr":
-            return dr_prediction_loss(self.model, self._corrected_label, data, users, items, labels, inv_prop, size,
-                                      self.loss, weights)
-        return ips_estimate(pair_loss(self.model(users, items, weights), labels, self.loss), inv_prop, data.obs_ratio)
+            return dr_prediction_loss(self.model, pseudo_label or self._corrected_label, data, users, items, labels,
+                                      inv_prop, size, self.loss, weights, logits)
+        if logits is None:
+            logits = self.model(users, items, weights)
+        return ips_estimate(pair_loss(logits, labels, self.loss), inv_prop, data.obs_ratio)
 
     def _penalty(self, users, items):
         out = self.residual_propensity(users, items).pow(2).mean()
@@ -84,18 +87,15 @@ class ResidualDebias(JointImputation, PropensityWeighted, Recommender):
         for idx in data.obs_batches(self.batch_size):
             users, items, labels = data.biased.take(idx)
             size = int(self.space_factor) * len(idx)
+            logits = self.model(users, items)  # shared by the imputation update (which leaves f as it is) and E_DR
             if self.estimator == "dr":
                 nominal = inverse_propensity(self.nominal_propensity, users, items, self.clip)
-                imputation_step(self.imputation_model, self.imp_opt, self.model(users, items), users, items, labels,
-                                nominal, self.loss)
+                imputation_step(self.imputation_model, self.imp_opt, logits, users, items, labels, nominal, self.loss)
             ua, ia, ra = data.unbiased.take(data.unbiased_batch(len(idx)))
             with torch.no_grad():
                 inv_prop = self._inv_prop(users, items)
-            if self.estimator == "dr":
-                pseudo = lambda u, i: self._corrected_label(u, i).detach()  # noqa: E731
-                estimate = dr_prediction_loss(self.model, pseudo, data, users, items, labels, inv_prop, size, self.loss)
-            else:
-                estimate = self._estimate(data, users, items, labels, inv_prop, size)
+            pseudo = lambda u, i: self._corrected_label(u, i).detach()  # noqa: E731
+            estimate = self._estimate(data, users, items, labels, inv_prop, size, pseudo_label=pseudo, logits=logits)
             unbiased = pair_loss(self.model(ua, ia), ra, self.loss).mean()
             total += step(self.opt, estimate + float(self.beta) * unbiased)
             frozen = {name: p.detach() for name, p in self.model.named_parameters()}

@@ -32,7 +32,9 @@ one (model, deletion) shares one reference retrain. A run whose method is its ow
 Timings (also in ``metrics`` so tables can show them): ``precompute_seconds`` (an unlearner's
 optional one-off ``prepare(model, train)``, independent of the deletion), ``unlearn_seconds`` (the
 ``unlearn`` call), ``reference_seconds`` (retraining the oracle, from the shared reference run's
-record), ``train_seconds`` (the original fit, from its cached record). ``unlearn_peak_mb`` is the traced peak memory of the ``unlearn`` call.
+record), ``train_seconds`` (the original fit, from its cached record). ``unlearn_peak_mb`` is the traced peak memory of the ``unlearn`` call,
+recorded when the run traces memory (``FAIRBENCH_TRACE_MEMORY=1``; tracing slows Python-bound unlearners down, so
+it is off by default and ``unlearn_seconds`` is untraced).
 An unlearner's ``report_`` dict (set by ``unlearn``) is stored as metrics ``unlearner_<key>``.
 
 A protocol that returns a stream of requests (``sequential``: ``Deletion.batches``) is applied one
@@ -50,6 +52,7 @@ ids when its ``fit`` declares them (:mod:`fairbench.methods._fitting`); its reco
 from __future__ import annotations
 
 import hashlib
+import math
 import time
 import tracemalloc
 from dataclasses import dataclass
@@ -418,7 +421,8 @@ def run(config: UnlearnConfig, deps: Mapping[str, Stored]) -> TaskResult:
     metrics = evaluate(config.metrics, inputs, seed=streams.seed("evaluation"))
     metrics.update({
         "n_forget": float(len(forget)), "n_retain": float(len(retain)),
-        "precompute_seconds": precompute_seconds, "unlearn_seconds": unlearn_seconds, "unlearn_peak_mb": peak_mb,
+        "precompute_seconds": precompute_seconds, "unlearn_seconds": unlearn_seconds,
+        **({"unlearn_peak_mb": peak_mb} if math.isfinite(peak_mb) else {}),  # traced runs only
         "train_seconds": original_record["metrics"].get("train_seconds", float("nan")),
     })
     # Numbers an unlearner reports about its last call (cfdebias: counterfactual-search vs optimisation

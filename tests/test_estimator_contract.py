@@ -36,7 +36,10 @@ FAST = {
     "scrub": {"epochs": 1}, "puma": {"cg_iterations": 3},
     "cfdebias": {"epochs": 1, "vae": {"hidden": [8], "epochs": 1, "min_steps": 5}, "cf_search": {"max_iter": 3}},
     "ultd-tp": {**FAST_RECOMMENDER, "g_epochs": 1},
+    "resnet18": {"pretrained": "none", "epochs": 1}, "resnet34": {"pretrained": "none", "epochs": 1},
+    "resnet_mini": {"epochs": 1},
 }
+IMAGE_LEARNERS = ("resnet18", "resnet34", "resnet_mini")  # fitted on uint8 images instead of table rows
 REGRESSORS = ("mlp", "adv", "ob", "sob")  # group-aware predictors with predict(X, s) (continuous tables)
 BASE_MODEL = {"newton": "fair_logreg", "fair_unlearning": "fair_logreg", "pru": "fair_logreg",
               "sisa": "sisa_ensemble"}  # what the other unlearners start from: the DNN
@@ -92,6 +95,11 @@ def _tabular(seed: int = 0, n: int = 60):
     return Split(X, y, s, index=np.arange(100, 100 + n))
 
 
+def _images(seed: int = 0, n: int = 16):
+    rng = np.random.default_rng(seed)
+    return Split(rng.integers(0, 256, (n, 8, 8, 3), dtype=np.uint8), np.arange(n) % 2, index=np.arange(n))
+
+
 def _ratings(seed: int = 0, n_users: int = 12, n_items: int = 10):
     rng = np.random.default_rng(seed)
     pairs = np.array([(u, i) for u in range(n_users) for i in range(n_items)])
@@ -120,6 +128,8 @@ def _run(name: str, random_state: int, base_models) -> np.ndarray:
     model = entry.factory(**params)
     train, models = base_models
     if entry.kind == "learner":
+        if name in IMAGE_LEARNERS:
+            train = _images()
         return fit_on(model, train).predict_proba(train.X)
     if entry.kind == "predictor":
         model.fit(train.X, train.y.astype(float) if name in REGRESSORS else train.y, train.s)

@@ -1,5 +1,6 @@
-"""Unlearning metrics: accuracy on the retain (RA), forget (FA) and test (TA) sets, and the
-parameter distance to the retrained oracle.
+"""Unlearning metrics: accuracy on the retain (RA), forget (FA) and test (TA) sets, their test-side
+class-level counterparts (test rows of the retained / forgotten classes), and the parameter distance
+to the retrained oracle.
 
 All three accuracies are plain accuracy of hard predictions (see
 :func:`fairbench.metrics.classification.accuracy`); they are separate registered metrics so that
@@ -37,6 +38,53 @@ def forget_accuracy(y_forget, y_pred_forget) -> float:
 def test_accuracy(y_test, y_pred_test) -> float:
     """TA: accuracy on the held-out test split. mean(y_pred == y) over the test set."""
     return accuracy(y_test, y_pred_test)
+
+
+def _class_sets(y_retain, y_forget) -> tuple[np.ndarray, np.ndarray]:
+    """(retained classes, forgotten classes) of a deletion: a class is *forgotten* when the forget set
+    holds any of its training rows, *retained* when only the retain set does."""
+    forgotten = np.unique(np.asarray(y_forget))
+    retained = np.setdiff1d(np.unique(np.asarray(y_retain)), forgotten)
+    return retained, forgotten
+
+
+def _accuracy_on_classes(y_test, y_pred_test, classes: np.ndarray, what: str) -> float:
+    y_test, y_pred_test = np.asarray(y_test), np.asarray(y_pred_test)
+    if len(classes) == 0:
+        return _undefined(f"{what}: the deletion leaves no such class", stacklevel=4)
+    rows = np.isin(y_test, classes)
+    if not rows.any():
+        return _undefined(f"{what}: the test split holds no row of those classes", stacklevel=4)
+    return accuracy(y_test[rows], y_pred_test[rows])
+
+
+@register_metric("retain_test_accuracy", kind="unlearning", higher_is_better=True,
+                 needs=Needs(("y", "pred", "y:retain", "y:forget")))
+def retain_test_accuracy(y_test, y_pred_test, y_retain, y_forget) -> float:
+    """Test-side RA: accuracy on the test rows of the retained classes (cfdebias Table 1, cfdebias.md 6.10).
+
+    Retained classes R = labels with training rows in D_r and none in D_f; the value is
+    mean(y_pred == y) over the test rows whose label is in R. Higher is better. Under class deletion R
+    is every class but the deleted ones (Bad Teacher's Dr accuracy); a deletion that touches every class
+    (uniform deletion) leaves R empty: nan with a RuntimeWarning, as when no test row has a class in R.
+    """
+    retained, _ = _class_sets(y_retain, y_forget)
+    return _accuracy_on_classes(y_test, y_pred_test, retained, "retain_test_accuracy")
+
+
+@register_metric("forget_test_accuracy", kind="unlearning", higher_is_better=None,
+                 needs=Needs(("y", "pred", "y:retain", "y:forget")))
+def forget_test_accuracy(y_test, y_pred_test, y_retain, y_forget) -> float:
+    """Test-side FA: accuracy on the test rows of the forgotten classes (cfdebias Table 1, cfdebias.md 6.10).
+
+    Forgotten classes F = labels with any training row in D_f; the value is mean(y_pred == y) over the
+    test rows whose label is in F. No direction is better in general: after class deletion the
+    retrained oracle's value is about 0 and lower means more forgetting; under selective deletion of
+    one class (cfdebias Fig. 6) F is that class and this is its test accuracy. Empty D_f, or no test
+    row with a label in F: nan with a RuntimeWarning.
+    """
+    _, forgotten = _class_sets(y_retain, y_forget)
+    return _accuracy_on_classes(y_test, y_pred_test, forgotten, "forget_test_accuracy")
 
 
 @register_metric("l2_to_retrain", kind="unlearning", higher_is_better=False, needs=Needs(("theta", "theta_reference")))

@@ -3,10 +3,16 @@ torch classifier, and the training pieces they share.
 
 A *torch classifier* is any learner with a fitted ``network_``: an ``nn.Module`` whose ``body`` maps
 inputs to penultimate features and whose ``head`` (an ``nn.Linear``) maps those to class logits, plus
-``tensor(X)`` (numpy → float tensor the network takes) and ``with_network(net)`` (a copy of the
-learner carrying another network). :class:`TorchClassifier` provides the rest (``predict_proba``,
-``predict``) for the tabular DNN (:mod:`.dnn`) and for image backbones of a later issue alike, so the
-unlearners never look at the architecture.
+``tensor(X)`` (numpy → float tensor the network takes, on the network's device) and ``with_network(net)``
+(a copy of the learner carrying another network). :class:`TorchClassifier` provides the rest
+(``predict_proba``, ``predict``) for the tabular DNN (:mod:`.dnn`) and the image classifiers
+(:mod:`.resnet`) alike, so the unlearners never look at the architecture or the input's shape: a
+table's rows are ``(n, d)``, images ``(n, C, H, W)``.
+
+What an unlearner must keep in mind to stay input-agnostic: labels and masks live on the inputs'
+device (:func:`split_tensors`, :func:`on_device`); a network with batch normalisation cannot train on a
+one-row batch (:func:`smallest_batch`, passed as ``batches(..., min_size=)``); whole-set gradients are
+taken in :func:`row_chunks` (bounded memory for images, one chunk for a table).
 """
 
 from __future__ import annotations
@@ -97,16 +103,48 @@ def predict_logits(network: nn.Module, x: torch.Tensor, batch: int = EVAL_BATCH)
     return out
 
 
-def batches(n: int, batch_size: int, gen: torch.Generator, shuffle: bool = True) -> Iterator[torch.Tensor]:
+def batches(n: int, batch_size: int, gen: torch.Generator, shuffle: bool = True,
+            min_size: int = 1) -> Iterator[torch.Tensor]:
+    """Minibatches of ``range(n)``; a trailing batch smaller than ``min_size`` is dropped (the order drawn
+    from ``gen`` is the same either way)."""
     order = torch.randperm(n, generator=gen) if shuffle else torch.arange(n)
     for start in range(0, n, batch_size):
-        yield order[start : start + batch_size]
+        rows = order[start : start + batch_size]
+        if len(rows) >= min_size:
+            yield rows
 
 
-def cycling(n: int, batch_size: int, gen: torch.Generator) -> Iterator[torch.Tensor]:
+def cycling(n: int, batch_size: int, gen: torch.Generator, min_size: int = 1) -> Iterator[torch.Tensor]:
     """Endless reshuffled minibatches of ``range(n)`` (a second loader zipped with a longer one)."""
     while True:
-        yield from batches(n, batch_size, gen)
+        yield from batches(n, batch_size, gen, min_size=min_size)
+
+
+def has_batch_norm(network: nn.Module) -> bool:
+    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in network.modules())
+
+
+def smallest_batch(network: nn.Module) -> int:
+    """The smallest minibatch ``network`` can train on: 2 with batch normalisation (the statistics of one
+    image's 1×1 feature map are undefined; ResNets at 32×32 end in one), else 1."""
+    return 2 if has_batch_norm(network) else 1
+
+
+ROW_CHUNK_VALUES = 1 << 24  # input values per chunk of a whole-set pass (64 MB of float32 inputs)
+
+
+def row_chunks(x: torch.Tensor, values: int = ROW_CHUNK_VALUES) -> Iterator[slice]:
+    """Slices of ``x``'s rows holding at most ``values`` input values each (at least one row): a whole
+    table's rows in one chunk, images in chunks whose activations fit in memory."""
+    per_row = max(1, x[0].numel()) if len(x) else 1
+    step = max(1, values // per_row)
+    for start in range(0, len(x), step):
+        yield slice(start, start + step)
+
+
+def on_device(t: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """``t`` on ``like``'s device (the same tensor when it is there already)."""
+    return t.to(like.device)
 
 
 def kl_teacher_student(teacher_logits: torch.Tensor, student_logits: torch.Tensor, T: float = 1.0) -> torch.Tensor:
@@ -146,13 +184,16 @@ def labels(y: Any) -> torch.Tensor:
 def reinitialised(network: nn.Module, seed: int) -> nn.Module:
     """A copy of the architecture with fresh weights (every submodule's ``reset_parameters``), drawn
     from ``seed`` without touching the global RNG: Bad Teacher's incompetent teacher."""
-    fresh = copy.deepcopy(network)
+    device = next(network.parameters()).device
+    fresh = copy.deepcopy(network).cpu()  # drawn on the CPU: the same weights on every device
     with torch_seeded(seed):
         for module in fresh.modules():
             if hasattr(module, "reset_parameters"):
                 module.reset_parameters()
-    return fresh
+    return fresh.to(device)
 
 
 def split_tensors(model: Any, split: Any) -> tuple[torch.Tensor, torch.Tensor]:
-    return model.tensor(split.X), labels(split.y)
+    """The model's inputs for ``split`` and its labels, on the inputs' device."""
+    x = model.tensor(split.X)
+    return x, on_device(labels(split.y), x)

@@ -23,7 +23,8 @@ from torch.nn import functional as F
 from ...datasets.base import Split
 from .._checks import check_choice, check_positive
 from ..learners._torch_classifier import (
-    batches, check_torch_classifier, descend, frozen_copy, optimiser, split_tensors, student_copy,
+    batches, check_torch_classifier, descend, frozen_copy, optimiser, row_chunks, smallest_batch,
+    split_tensors, student_copy,
 )
 from .._random import torch_generator
 from .._threads import limited_threads
@@ -34,15 +35,20 @@ LABELS = ("nbi", "argmax")
 
 
 def fgsm(network: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, epsilon: float) -> torch.Tensor:
-    x = x.clone().requires_grad_(True)
-    loss = F.cross_entropy(network(x), y)
-    (grad,) = torch.autograd.grad(loss, x)
-    return (x + epsilon * grad.sign()).detach()
+    """x + ε·sign(∇ₓ CE), per chunk of rows (one chunk for a table): the sign of a row's gradient does
+    not depend on which other rows share the mean."""
+    out = []
+    for rows in row_chunks(x):
+        xb = x[rows].clone().requires_grad_(True)
+        loss = F.cross_entropy(network(xb), y[rows])
+        (grad,) = torch.autograd.grad(loss, xb)
+        out.append((xb + epsilon * grad.sign()).detach())
+    return torch.cat(out) if out else x.clone()
 
 
 def nearest_incorrect(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     masked = logits.clone()
-    masked[torch.arange(len(y)), y] = -torch.inf
+    masked[torch.arange(len(y), device=y.device), y] = -torch.inf
     return masked.argmax(dim=1)
 
 
@@ -58,7 +64,7 @@ class BoundaryShrink(Unlearner):
     def shrink_labels(self, teacher: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         adversarial = fgsm(teacher, x, y, float(self.epsilon))
         with torch.no_grad():
-            logits = teacher(adversarial)
+            logits = torch.cat([teacher(adversarial[rows]) for rows in row_chunks(adversarial)] or [teacher(adversarial)])
         return nearest_incorrect(logits, y) if self.label == "nbi" else logits.argmax(dim=1)
 
     @limited_threads()
@@ -72,7 +78,7 @@ class BoundaryShrink(Unlearner):
         target = self.shrink_labels(teacher, x, y)
         opt = optimiser(student.parameters(), self.optimizer, float(self.lr), momentum=float(self.momentum))
         for _ in range(int(self.epochs)):
-            for rows in batches(len(x), int(self.batch_size), gen):
+            for rows in batches(len(x), int(self.batch_size), gen, min_size=smallest_batch(student)):
                 loss = F.cross_entropy(student(x[rows]), target[rows])
                 descend(opt, loss)
         return model.with_network(student.eval())

@@ -17,7 +17,8 @@ import torch
 from ...datasets.base import Split
 from .._checks import check_positive
 from ..learners._torch_classifier import (
-    batches, check_torch_classifier, descend, frozen_copy, kl_to_target, optimiser, reinitialised, student_copy,
+    batches, check_torch_classifier, descend, frozen_copy, kl_to_target, on_device, optimiser, reinitialised,
+    smallest_batch, student_copy,
 )
 from .._random import seed_of, torch_generator
 from .._threads import limited_threads
@@ -44,12 +45,13 @@ class BadTeacher(Unlearner):
         student = student_copy(model.network_)
         n_keep = int(round(min(float(self.retain_share), 1.0) * len(retain)))
         keep = torch.randperm(len(retain), generator=gen)[:n_keep]
-        x = torch.cat([model.tensor(forget.X), model.tensor(retain.X)[keep]])
-        is_forget = torch.cat([torch.ones(len(forget), dtype=torch.bool), torch.zeros(n_keep, dtype=torch.bool)])
+        x = torch.cat([model.tensor(forget.X), model.tensor(retain.X[keep.numpy()])])  # only the kept rows converted
+        is_forget = on_device(torch.cat([torch.ones(len(forget), dtype=torch.bool),
+                                         torch.zeros(n_keep, dtype=torch.bool)]), x)
         opt = optimiser(student.parameters(), self.optimizer, float(self.lr))
         T = float(self.temperature)
         for _ in range(int(self.epochs)):
-            for rows in batches(len(x), int(self.batch_size), gen):
+            for rows in batches(len(x), int(self.batch_size), gen, min_size=smallest_batch(student)):
                 xb = x[rows]
                 with torch.no_grad():
                     good = torch.softmax(competent(xb) / T, dim=1)

@@ -29,13 +29,19 @@ from torch.nn import functional as F
 
 from ...datasets.base import Split
 from .._checks import check_choice, check_positive
-from ..learners._torch_classifier import check_torch_classifier, frozen_copy, split_tensors
+from ..learners._torch_classifier import check_torch_classifier, frozen_copy, row_chunks, split_tensors
 from .._random import torch_generator
 from .._threads import limited_threads
 from ..base import MethodEntry, Unlearner
 from ..registry import register_method
 
 PARAMETERS = ("all", "head")
+
+
+def body_features(network: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """The (eval-mode) body's penultimate features of ``x``, in chunks of rows."""
+    with torch.no_grad():
+        return torch.cat([network.body(x[rows]) for rows in row_chunks(x)])
 
 
 def conjugate_gradient(hvp: Callable[[torch.Tensor], torch.Tensor], b: torch.Tensor, iterations: int,
@@ -80,9 +86,12 @@ class Puma(Unlearner):
         support, damping, scale = min(float(self.support), 1.0), float(self.damping), float(self.scale)
         gen = torch_generator(self.random_state)
         net = frozen_copy(model.network_)
-        prefix = "head." if self.parameters == "head" else ""
-        names = [k for k, _ in net.named_parameters() if k.startswith(prefix)]
-        base = {k: v.detach().clone() for k, v in net.named_parameters()}
+        head_only = self.parameters == "head"
+        # Patching the head leaves the body fixed: its features are computed once and the head alone is
+        # the model whose loss is differentiated (ResNets: a 512 x K linear layer instead of the network).
+        patched = net.head if head_only else net
+        names = [k for k, _ in patched.named_parameters()]
+        base = {k: v.detach().clone() for k, v in patched.named_parameters()}
         shapes = [base[k].shape for k in names]
         sizes = [base[k].numel() for k in names]
         theta = torch.cat([base[k].reshape(-1) for k in names])
@@ -91,10 +100,12 @@ class Puma(Unlearner):
             params = dict(base)
             for k, piece, shape in zip(names, torch.split(flat, sizes), shapes):
                 params[k] = piece.reshape(shape)
-            return F.cross_entropy(functional_call(net, params, (x,)), y, reduction="none")
+            return F.cross_entropy(functional_call(patched, params, (x,)), y, reduction="none")
 
         xf, yf = split_tensors(model, forget)
         xr, yr = split_tensors(model, retain)
+        if head_only:
+            xf, xr = body_features(net, xf), body_features(net, xr)
         rows = torch.randperm(len(xr), generator=gen)[: int(self.hessian_rows)]
         xh, yh = xr[rows], yr[rows]
         mean_loss = grad(lambda f: losses(f, xh, yh).mean())
@@ -113,8 +124,8 @@ class Puma(Unlearner):
         k = max(len(classes), int(round(support * len(xr))))
         chosen = torch.topk(A.norm(dim=0), k=min(k, len(xr))).indices
         A_s = A[:, chosen].double()
-        gram = A_s @ A_s.T + 1e-12 * torch.eye(len(classes), dtype=torch.float64)
-        w = torch.zeros(len(xr))
+        gram = A_s @ A_s.T + 1e-12 * torch.eye(len(classes), dtype=torch.float64, device=A_s.device)
+        w = torch.zeros(len(xr), device=xr.device)
         w[chosen] = (A_s.T @ torch.linalg.solve(gram, c.double())).float()
         g_reweight = grad(lambda f: (w * losses(f, xr, yr)).sum())(theta)
         delta = scale * solve(g_forget - g_reweight) / len(xr)
@@ -123,7 +134,7 @@ class Puma(Unlearner):
 
         student = frozen_copy(model.network_)
         with torch.no_grad():
-            for (k, p) in student.named_parameters():
+            for (k, p) in (student.head if head_only else student).named_parameters():
                 if k in names:
                     i = names.index(k)
                     start = sum(sizes[:i])

@@ -23,8 +23,8 @@ from torch.nn import functional as F
 from ...datasets.base import Split
 from .._checks import check_choice, check_nonnegative, check_positive
 from ..learners._torch_classifier import (
-    batches, check_torch_classifier, descend, frozen_copy, kl_teacher_student, optimiser, split_tensors,
-    student_copy,
+    batches, check_torch_classifier, descend, frozen_copy, kl_teacher_student, optimiser, smallest_batch,
+    split_tensors, student_copy,
 )
 from .._random import torch_generator
 from .._threads import limited_threads
@@ -81,16 +81,17 @@ class Scrub(Unlearner):
         xr, yr = split_tensors(model, retain)
         opt = optimiser(student.parameters(), cfg["optimizer"], cfg["lr"], momentum=cfg["momentum"],
                         weight_decay=cfg["weight_decay"])
+        smallest = smallest_batch(student)
         for epoch in range(int(cfg["epochs"])):
             for group in opt.param_groups:
                 group["lr"] = self.lr_at(cfg, epoch)
             if epoch < cfg["msteps"]:
-                for rows in batches(len(xf), int(cfg["forget_batch"]), gen):
+                for rows in batches(len(xf), int(cfg["forget_batch"]), gen, min_size=smallest):
                     with torch.no_grad():
                         t = teacher(xf[rows])
                     loss = -kl_teacher_student(t, student(xf[rows]), cfg["kd_T"])
                     descend(opt, loss)
-            for rows in batches(len(xr), int(cfg["retain_batch"]), gen):
+            for rows in batches(len(xr), int(cfg["retain_batch"]), gen, min_size=smallest):
                 with torch.no_grad():
                     t = teacher(xr[rows])
                 s = student(xr[rows])

@@ -23,7 +23,7 @@ of query x replaces some of x's cells by cells of *distractor* images until the 
   (λ = 0.4, τ = 0.1), in two stages. (1) Every candidate is scored in feature space: average pooling and
   a linear head make an edit change the logits by W(f_j − f_i)/(h·w), and log p(d) is taken to first
   order in that change (its gradient e_d − p), so all candidates of a chunk of queries are a few gathers
-  (memory bounded by ``CHUNK_VALUES``). (2) The ``shortlist`` (16) best are applied *in pixel space* —
+  (memory bounded by ``CHUNK_VALUES``, as for the trial images below). (2) The ``shortlist`` (16) best are applied *in pixel space* —
   the receptive-field patch of distractor cell j (its input pixels, rows ⌊j_r·H/h⌋…⌊(j_r+1)·H/h⌋ and
   likewise columns; resized to the query cell's patch when the grid does not divide the image) pasted
   over query cell i — and scored exactly with one teacher pass over all of them; the best is kept. The
@@ -51,7 +51,7 @@ from .._checks import check_positive
 from .._threads import limited_threads
 from ..learners._torch_classifier import row_chunks
 
-CHUNK_VALUES = 1 << 24  # candidate scores held at once (n queries × candidates)
+CHUNK_VALUES = 1 << 24  # values held at once: candidate scores, or trial images' pixels
 CONSISTENCY_TOLERANCE = 1e-3
 
 
@@ -214,9 +214,10 @@ def _search_class(teacher: nn.Module, result: ImageCounterfactuals, queries: tor
     d_contrib = F.linear(d_flat, head.weight) / n_cells  # (m·hw, K)
     n_pairs = n_cells * len(d_flat)
     n_candidates = max(1, math.ceil(topk * n_pairs))
-    per_query = n_candidates
-    for start in range(0, len(queries), max(1, CHUNK_VALUES // per_query)):
-        rows = queries[start : start + max(1, CHUNK_VALUES // per_query)]
+    # queries per chunk: their pair similarities and their shortlisted trial images within CHUNK_VALUES
+    chunk = max(1, CHUNK_VALUES // max(n_pairs, shortlist * distractors[0].numel()))
+    for start in range(0, len(queries), chunk):
+        rows = queries[start : start + chunk]
         x = result.x[rows]  # a copy, edited in place
         q_maps, q_logits = spatial_features(teacher, x)
         original = q_logits.argmax(dim=1)
@@ -250,31 +251,25 @@ def _search_class(teacher: nn.Module, result: ImageCounterfactuals, queries: tor
             spent = torch.gather(used_q[a], 1, q_cell[a]) | torch.gather(used_d[a], 1, d_cell[a])
             score = score.masked_fill(spent, -math.inf)
             # the shortlist of the feature-space estimate, scored again on the pasted pixels (one batch)
-            short_score, short = score.topk(min(shortlist, score.shape[1]), dim=1)
-            trials, owners = [], []
-            for k, row in enumerate(a.tolist()):
-                for c in short[k][torch.isfinite(short_score[k])].tolist():
-                    trial = x[row].clone()
-                    paste(trial, distractors[int(d_cell[row, c]) // n_cells], int(q_cell[row, c]),
-                          int(d_cell[row, c]) % n_cells, grid)
-                    trials.append(trial)
-                    owners.append((k, row, c))
-            exhausted = ~torch.isfinite(short_score[:, 0])
-            if trials:
-                _, trial_logits = spatial_features(teacher, torch.stack(trials))
-                actual = torch.log_softmax(trial_logits, dim=1)[:, d]
-                best: dict[int, tuple[float, int, int]] = {}
-                for t, (k, row, c) in enumerate(owners):
-                    value = float(actual[t]) + float(prior[row, c])
-                    if k not in best or value > best[k][0]:
-                        best[k] = (value, t, c)
-                for k, (_, t, c) in best.items():
-                    row, i, j = int(a[k]), int(q_cell[a[k], c]), int(d_cell[a[k], c])
-                    x[row] = trials[t]
-                    used_q[row, i], used_d[row, j] = True, True
-                    result.cells[int(rows[row])].view(-1)[i] = True
-                    result.edits[int(rows[row])] += 1
+            short_score, short = score.topk(min(shortlist, score.shape[1]), dim=1)  # (na, S)
+            exhausted = torch.isinf(short_score[:, 0])
             active[a[exhausted]] = False
+            a, short, short_score = a[~exhausted], short[~exhausted], short_score[~exhausted]
+            if len(a):
+                i_short, j_short = q_cell[a[:, None], short], d_cell[a[:, None], short]  # (na, S)
+                trials = x[a].repeat_interleave(short.shape[1], dim=0)  # one copy of its query per trial
+                for t, (row_cell, from_cell) in enumerate(zip(i_short.flatten().tolist(), j_short.flatten().tolist())):
+                    paste(trials[t], distractors[from_cell // n_cells], row_cell, from_cell % n_cells, grid)
+                _, trial_logits = spatial_features(teacher, trials)
+                value = torch.log_softmax(trial_logits, dim=1)[:, d].view_as(short) + prior[a[:, None], short]
+                value = value.masked_fill(torch.isinf(short_score), -math.inf)  # spent candidates that filled the list
+                pick = value.argmax(dim=1)
+                taken = torch.arange(len(a), device=x.device)
+                i, j = i_short[taken, pick], j_short[taken, pick]
+                x[a] = trials.view(len(a), short.shape[1], *x.shape[1:])[taken, pick]
+                used_q[a, i], used_d[a, j] = True, True
+                result.cells.view(len(result.cells), -1)[rows[a], i] = True
+                result.edits[rows[a]] += 1
         result.x[rows] = torch.where(result.found[rows][:, None, None, None], x, result.x[rows])
         result.cells[rows] &= result.found[rows][:, None, None]
         result.edits[rows] *= result.found[rows]

@@ -32,6 +32,10 @@ of query x replaces some of x's cells by cells of *distractor* images until the 
   once. (Pixel re-scoring matters: on 100 Fashion-MNIST queries of a 5-epoch resnet_mini, the
   feature-space choice alone flipped 37 % within the 49 cells, the shortlist 48 %.)
 
+Cells, not the gradient mask, are the unit of change here: unlike C-CHVAE's rows (whose background V is
+immutable), an image counterfactual may change background pixels inside a chosen cell (Eq. 3's δ ∈ Z_j
+is not enforced; the paper takes Headtails as it is).
+
 A reported flip is a flip of the teacher on the returned pixels; rows without one keep the factual
 (``found`` False). Only the chosen cells' pixels differ from the query (``cells`` marks them).
 """

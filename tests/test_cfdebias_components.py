@@ -57,6 +57,67 @@ def test_counterfactual_search_keeps_immutable_features(fitted):
     assert cf.found.any()
 
 
+class _IdentityVAE:
+    """Latent space = input space, so a shell's latent L1 radius is the candidate's L1 distance."""
+
+    def encode(self, x):
+        return x, torch.zeros_like(x)
+
+    def decode(self, z):
+        return z
+
+
+@pytest.mark.parametrize("batch_rows", [1, 3, None])
+def test_work_queue_search_gives_each_row_its_own_first_flipping_shell(batch_rows):
+    # class 1 iff x_0 > 0; factual i sits at x_0 = -a_i, so no candidate nearer than a_i flips and a
+    # row's counterfactual lies at or just past a_i; the last row (a = 50) runs out of its 20 shells
+    a = torch.tensor([0.3, 2.6, 0.8, 4.1, 1.7, 0.05, 3.3, 50.0])
+    x = torch.stack([-a, torch.zeros_like(a)], dim=1)
+    classify = lambda b: (b[:, 0] > 0).long()  # noqa: E731
+    cf = _cchvae.search(classify, _IdentityVAE(), x, None, torch.Generator().manual_seed(0), step=0.5,
+                        max_iter=20, batch_rows=batch_rows)
+    assert cf.found.tolist() == [True] * 7 + [False]
+    assert torch.all(classify(cf.x[:7]) == 1)
+    torch.testing.assert_close(cf.distance[:7], torch.linalg.vector_norm(cf.x[:7] - x[:7], ord=1, dim=1))
+    assert torch.all(cf.distance[:7] >= a[:7]) and torch.all(cf.distance[:7] < a[:7] + 1.0)
+    assert torch.isnan(cf.distance[7]) and torch.equal(cf.x[7], x[7]) and cf.shells == 20
+
+
+def test_geometric_shells_reach_far_rows_in_fewer_shells():
+    a = torch.tensor([0.3, 4.1, 30.0])
+    x = torch.stack([-a, torch.zeros_like(a)], dim=1)
+    classify = lambda b: (b[:, 0] > 0).long()  # noqa: E731
+    cf = _cchvae.search(classify, _IdentityVAE(), x, None, torch.Generator().manual_seed(0), step=0.5,
+                        max_iter=100, growth=1.5)
+    assert bool(cf.found.all()) and torch.all(cf.distance >= a)
+    assert cf.shells < 12  # fixed-width shells need more than 60 to pass a radius of 30
+    torch.testing.assert_close(cf.distance, torch.linalg.vector_norm(cf.x - x, ord=1, dim=1))
+
+
+def test_counterfactual_is_the_nearest_flipped_candidate_of_its_shell():
+    # one row, one shell holding every candidate: the reported counterfactual is the nearest that flips
+    x = torch.tensor([[-1.0, 0.0]])
+    gen = torch.Generator().manual_seed(5)
+    cf = _cchvae.search(lambda b: (b[:, 0] > 0).long(), _IdentityVAE(), x, None, gen, n_search_samples=500,
+                        step=3.0, max_iter=1)
+    candidates = _cchvae.shell_samples(x, 500, torch.zeros(1), torch.full((1,), 3.0), 1.0,
+                                       torch.Generator().manual_seed(5))[0]
+    flipped = candidates[candidates[:, 0] > 0]
+    nearest = flipped[torch.linalg.vector_norm(flipped - x, ord=1, dim=1).argmin()]
+    torch.testing.assert_close(cf.x[0], nearest)
+
+
+def test_shell_bounds_tile_the_radius_axis():
+    k = torch.arange(6)
+    low, high = _cchvae.shell_bounds(k, 0.5, 1.0)
+    torch.testing.assert_close(low, 0.5 * k.float())
+    torch.testing.assert_close(high, low + 0.5)
+    low, high = _cchvae.shell_bounds(k, 0.5, 1.5)
+    torch.testing.assert_close(low[1:], high[:-1])
+    torch.testing.assert_close(high - low, 0.5 * 1.5 ** k.float())
+    assert float(low[0]) == 0.0
+
+
 @pytest.mark.parametrize("share", [0.25, 0.5, 0.7, 1.0, 0.0])
 def test_gradient_mask_keeps_exactly_the_requested_share(share):
     gen = torch.Generator().manual_seed(0)

@@ -15,8 +15,10 @@ Per-sample features: ``confidence`` = p[y] (probability of the true label);
 
 Presets return plain dicts of floats plus the sample sizes and the seed. Registered scalar metrics
 (kind "privacy", lower = less membership signal) give one number each:
-``mia_lr_auc``, ``mia_lr_member_rate``, ``mia_svc_confidence_member_rate``,
-``mia_svc_entropy_member_rate``, ``mia_auc_loss``.
+``mia_lr_auc``, ``mia_lr_member_rate``, ``mia_svc_confidence_member_rate`` (the SVC on the full
+shadow set, the slow reference), ``mia_svc_confidence_member_rate_sampled`` (the same SVC on 2,000 + 2,000
+label-stratified shadow rows), ``mia_threshold_confidence_member_rate`` (the exact one-cut threshold
+attacker on the same feature), ``mia_svc_entropy_member_rate``, ``mia_auc_loss``.
 
 Undefined results (too few samples on a side, an empty forget set) are nan with a RuntimeWarning.
 """
@@ -142,14 +144,34 @@ def mia_loss_entropy_lr(p_forget, y_forget, p_retain, y_retain, p_test, y_test, 
 
 
 # --------------------------------------------------------------------------------------------------
-# (b) SVC member rate (cfdebias section 4.1; SalUn SVC_MIA / Bad Teacher metrics.py)
+# (b) SVC member rate (cfdebias section 4.1; SalUn SVC_MIA / Bad Teacher metrics.py) and its exact
+#     one-dimensional alternative, the threshold attacker
+
+# shadow rows per side of the sampled confidence SVC: the SVC's fit is quadratic in its points (15k + 15k
+# Adult rows took minutes), 2,000 + 2,000 fit in about a second; spread over seeds in the cfdebias notes
+SAMPLED_SHADOW = 2000
 
 
-def _svc_member_rate(feature: Callable[[np.ndarray, np.ndarray], np.ndarray], name: str,
-                     p_forget, y_forget, p_retain, y_retain, p_test, y_test, *,
-                     seed: int, C: float, max_shadow: int | None) -> dict[str, float]:
-    from sklearn.svm import SVC
+def stratified_sample(y: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
+    """Sorted indices of ``size`` rows of ``y`` drawn without replacement, stratified by label: each
+    label gets its share of ``size`` (largest remainders round), uniformly at random within the label.
+    All rows (in order) when ``size >= len(y)``."""
+    y = np.asarray(y)
+    if size >= len(y):
+        return np.arange(len(y))
+    labels, counts = np.unique(y, return_counts=True)
+    quota = counts * size / len(y)
+    take = np.floor(quota).astype(np.int64)
+    remainder_order = np.argsort(-(quota - take), kind="stable")
+    take[remainder_order[: size - int(take.sum())]] += 1
+    picks = [rng.choice(np.flatnonzero(y == label), size=int(k), replace=False) for label, k in zip(labels, take)]
+    return np.sort(np.concatenate(picks))
 
+
+def _shadow_scores(feature, name, p_forget, y_forget, p_retain, y_retain, p_test, y_test, *, seed: int,
+                   max_shadow: int | None, stratify: bool, extra: dict[str, Any]):
+    """The attacker's training set (members = D_r rows, non-members = test rows, n a side) and D_f's
+    feature, with the result dict every member-rate preset returns; ``None`` scores where undefined."""
     pf, yf, pr, yr, pt, yt = _all(p_forget, y_forget, p_retain, y_retain, p_test, y_test)
     rng = np.random.default_rng(seed)
     n = min(len(yr), len(yt))
@@ -157,37 +179,56 @@ def _svc_member_rate(feature: Callable[[np.ndarray, np.ndarray], np.ndarray], na
         if int(max_shadow) < 1:
             raise ValueError("max_shadow must be >= 1")
         n = min(n, int(max_shadow))
-    out: dict[str, float] = {"member_rate": float("nan"), "efficacy": float("nan"),
-                             "n_shadow_members": n, "n_shadow_nonmembers": n, "n_forget": len(yf),
-                             "seed": seed, "C": float(C)}
+    out: dict[str, Any] = {"member_rate": float("nan"), "efficacy": float("nan"),
+                           "n_shadow_members": n, "n_shadow_nonmembers": n, "n_forget": len(yf),
+                           "seed": seed, **extra}
     if n == 0 or len(yf) == 0:
-        _undefined(f"{name}: empty retain, test or forget set, member rate undefined", stacklevel=3)
-        return out
-    ir = np.sort(rng.choice(len(yr), size=n, replace=False))
-    it = np.sort(rng.choice(len(yt), size=n, replace=False)) if n < len(yt) else np.arange(len(yt))
-    x = np.r_[feature(pr[ir], yr[ir]), feature(pt[it], yt[it])].reshape(-1, 1)
+        _undefined(f"{name}: empty retain, test or forget set, member rate undefined", stacklevel=4)
+        return out, None, None, None
+    if stratify:
+        ir, it = stratified_sample(yr, n, rng), stratified_sample(yt, n, rng)
+    else:  # the reference draw (unchanged, so stored results of the full-set preset stay reproducible)
+        ir = np.sort(rng.choice(len(yr), size=n, replace=False))
+        it = np.sort(rng.choice(len(yt), size=n, replace=False)) if n < len(yt) else np.arange(len(yt))
+    x = np.r_[feature(pr[ir], yr[ir]), feature(pt[it], yt[it])]
     lab = np.r_[np.ones(n, dtype=np.int64), np.zeros(n, dtype=np.int64)]
+    return out, x, lab, feature(pf, yf)
+
+
+def _svc_member_rate(feature: Callable[[np.ndarray, np.ndarray], np.ndarray], name: str,
+                     p_forget, y_forget, p_retain, y_retain, p_test, y_test, *,
+                     seed: int, C: float, max_shadow: int | None, stratify: bool = False) -> dict[str, float]:
+    from sklearn.svm import SVC
+
+    out, x, lab, x_forget = _shadow_scores(feature, name, p_forget, y_forget, p_retain, y_retain, p_test, y_test,
+                                           seed=seed, max_shadow=max_shadow, stratify=stratify,
+                                           extra={"C": float(C)})
+    if x is None:
+        return out
     attacker = SVC(C=C, kernel="rbf", gamma="auto")
-    attacker.fit(x, lab)
-    rate = float(np.mean(attacker.predict(feature(pf, yf).reshape(-1, 1)) == 1))
+    attacker.fit(x.reshape(-1, 1), lab)
+    rate = float(np.mean(attacker.predict(x_forget.reshape(-1, 1)) == 1))
     out["member_rate"] = rate
     out["efficacy"] = 1.0 - rate
     return out
 
 
 def svc_confidence_member_rate(p_forget, y_forget, p_retain, y_retain, p_test, y_test, *, seed: int = 0,
-                               C: float = 3.0, max_shadow: int | None = None) -> dict[str, float]:
+                               C: float = 3.0, max_shadow: int | None = None,
+                               stratify: bool = False) -> dict[str, float]:
     """cfdebias MIA preset: SVC on the true-label confidence p[y]; share of D_f predicted *member*.
 
     Shadow set: members (1) = a random subset of D_r of size n, non-members (0) = n test rows,
     n = min(|D_r|, |test|, max_shadow) (all of the test split when it is the smaller side, as in
-    SalUn's ``SVC_MIA``). Attacker ``SVC(C=3, kernel="rbf", gamma="auto")``.
+    SalUn's ``SVC_MIA``). ``stratify``: each side's n rows are drawn stratified by label
+    (:func:`stratified_sample`), so a bounded sample keeps each side's class mix. Attacker
+    ``SVC(C=3, kernel="rbf", gamma="auto")``.
     Returns ``member_rate`` (lower = more forgotten; cfdebias "MIA"), ``efficacy`` = 1 - member_rate
     (SalUn "MIA-efficacy"), ``n_shadow_members``, ``n_shadow_nonmembers``, ``n_forget``, ``seed``, ``C``.
     Edge case: an empty retain, test or forget set -> nan with a RuntimeWarning.
     """
     return _svc_member_rate(confidence, "svc_confidence_member_rate", p_forget, y_forget, p_retain, y_retain,
-                            p_test, y_test, seed=seed, C=C, max_shadow=max_shadow)
+                            p_test, y_test, seed=seed, C=C, max_shadow=max_shadow, stratify=stratify)
 
 
 def svc_entropy_member_rate(p_forget, y_forget, p_retain, y_retain, p_test, y_test, *, seed: int = 0,
@@ -198,6 +239,59 @@ def svc_entropy_member_rate(p_forget, y_forget, p_retain, y_retain, p_test, y_te
     """
     return _svc_member_rate(lambda p, y: entropy(p), "svc_entropy_member_rate", p_forget, y_forget, p_retain,
                             y_retain, p_test, y_test, seed=seed, C=C, max_shadow=max_shadow)
+
+
+def best_threshold(score: np.ndarray, member: np.ndarray) -> tuple[float, int, float]:
+    """The threshold rule of highest accuracy on (score, member) pairs, found exactly over every cut.
+
+    Rules: ``score >= t`` is member (direction +1) or ``score < t`` is member (direction -1), t the
+    midpoint between two adjacent distinct scores or ±inf (everyone / no one a member). Returns
+    (t, direction, accuracy); ties go to the smallest t, direction +1 first."""
+    order = np.argsort(score, kind="stable")
+    s, m = score[order], member[order].astype(np.int64)
+    total = len(s)
+    members_below = np.r_[0, np.cumsum(m)]  # members among the i lowest scores, i = 0..total
+    nonmembers_below = np.arange(total + 1) - members_below
+    # cut i: the i lowest scores on one side; rule +1 calls the rest members
+    accuracy_high = (nonmembers_below + (members_below[-1] - members_below)) / total
+    valid = np.r_[True, s[1:] > s[:-1], True]  # no cut between equal scores
+    accuracy = np.where(valid, np.maximum(accuracy_high, 1.0 - accuracy_high), -1.0)
+    cut = int(np.argmax(accuracy))
+    direction = 1 if accuracy_high[cut] >= 1.0 - accuracy_high[cut] else -1
+    if cut == 0:
+        threshold = -np.inf
+    elif cut == total:
+        threshold = np.inf
+    else:
+        threshold = float((s[cut - 1] + s[cut]) / 2)
+    return threshold, direction, float(accuracy[cut])
+
+
+def threshold_confidence_member_rate(p_forget, y_forget, p_retain, y_retain, p_test, y_test, *, seed: int = 0,
+                                     max_shadow: int | None = None) -> dict[str, float]:
+    """Threshold attacker on the true-label confidence p[y]: share of D_f predicted *member*.
+
+    Same shadow set as :func:`svc_confidence_member_rate` (n = min(|D_r|, |test|, max_shadow) a side,
+    stratified by label). The attacker is the one-dimensional rule ``p[y] >= t`` (or ``p[y] < t``)
+    of highest accuracy on the shadow set, found exactly over every cut (:func:`best_threshold`, O(n log n));
+    an RBF SVC on one feature learns a union of intervals, this a single one, so it is the SVC's
+    one-cut special case. Returns ``member_rate`` (lower = more forgotten), ``efficacy`` = 1 - member_rate,
+    ``threshold``, ``direction`` (+1: high confidence = member), ``shadow_accuracy`` (0.5 = no signal;
+    then t = -inf and every D_f row is called member), ``n_shadow_members``, ``n_shadow_nonmembers``,
+    ``n_forget``, ``seed``.
+    Edge case: an empty retain, test or forget set -> nan with a RuntimeWarning.
+    """
+    out, x, lab, x_forget = _shadow_scores(confidence, "threshold_confidence_member_rate", p_forget, y_forget,
+                                           p_retain, y_retain, p_test, y_test, seed=seed, max_shadow=max_shadow,
+                                           stratify=True, extra={"threshold": float("nan"), "direction": 0,
+                                                                 "shadow_accuracy": float("nan")})
+    if x is None:
+        return out
+    threshold, direction, accuracy = best_threshold(x, lab)
+    member = x_forget >= threshold if direction > 0 else x_forget < threshold
+    out.update(member_rate=float(np.mean(member)), efficacy=1.0 - float(np.mean(member)), threshold=threshold,
+               direction=direction, shadow_accuracy=accuracy)
+    return out
 
 
 # --------------------------------------------------------------------------------------------------
@@ -232,6 +326,7 @@ MIA_PRESETS: dict[str, Callable[..., dict[str, float]]] = {
     "mia_loss_entropy_lr": mia_loss_entropy_lr,
     "svc_confidence_member_rate": svc_confidence_member_rate,
     "svc_entropy_member_rate": svc_entropy_member_rate,
+    "threshold_confidence_member_rate": threshold_confidence_member_rate,
     "auc_loss": auc_loss,
 }
 
@@ -266,6 +361,30 @@ def mia_svc_confidence_member_rate(p_forget, y_forget, p_retain, y_retain, p_tes
                                    seed: int = 0) -> float:
     """cfdebias "MIA": share of D_f predicted member by the confidence SVC (``svc_confidence_member_rate``)."""
     return svc_confidence_member_rate(p_forget, y_forget, p_retain, y_retain, p_test, y_test, seed=seed)["member_rate"]
+
+
+@register_metric("mia_svc_confidence_member_rate_sampled", kind="privacy", higher_is_better=False,
+                 needs=MIA_NEEDS)
+def mia_svc_confidence_member_rate_sampled(p_forget, y_forget, p_retain, y_retain, p_test, y_test, *,
+                                           seed: int = 0, max_shadow: int = SAMPLED_SHADOW,
+                                           stratify: bool = True) -> float:
+    """cfdebias "MIA" on a bounded shadow set: the confidence SVC fitted on ``max_shadow`` (2,000) D_r
+    and as many test rows, each side stratified by label (``svc_confidence_member_rate``); share of D_f
+    predicted member (lower = more forgotten). Where the sample takes every row of both sets
+    (|D_r| = |test| <= 2,000) it equals ``mia_svc_confidence_member_rate``; nan with a warning where a
+    set is empty."""
+    return svc_confidence_member_rate(p_forget, y_forget, p_retain, y_retain, p_test, y_test, seed=seed,
+                                      max_shadow=max_shadow, stratify=stratify)["member_rate"]
+
+
+@register_metric("mia_threshold_confidence_member_rate", kind="privacy", higher_is_better=False, needs=MIA_NEEDS)
+def mia_threshold_confidence_member_rate(p_forget, y_forget, p_retain, y_retain, p_test, y_test, *,
+                                         seed: int = 0) -> float:
+    """Share of D_f predicted member by the exact confidence-threshold attacker fitted on the full
+    D_r-vs-test shadow set (``threshold_confidence_member_rate``; lower = more forgotten, nan with a
+    warning where a set is empty)."""
+    return threshold_confidence_member_rate(p_forget, y_forget, p_retain, y_retain, p_test, y_test,
+                                            seed=seed)["member_rate"]
 
 
 @register_metric("mia_svc_entropy_member_rate", kind="privacy", higher_is_better=False, needs=MIA_NEEDS)

@@ -11,8 +11,9 @@ step 0.1, 1000 shells; VAE [512, 256] hidden, 8 latent, KL weight 0.3, 5 epochs,
 
 Differences from CARLA, on purpose: the VAE encodes every feature (the immutable set is per row here —
 cfdebias's background mask — so it cannot be removed from the VAE's input), decodes linearly
-(standardised, not [0, 1]-scaled, features; no clamp), and all factuals are searched at once in chunks
-(vectorised) instead of one by one. Rows with no flip within ``max_iter`` shells are reported as not found.
+(standardised, not [0, 1]-scaled, features; no clamp), and the factuals are searched together from a work
+queue (:func:`search`) instead of one by one. Rows with no flip within ``max_iter`` shells are reported as
+not found.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ...core.errors import FairbenchError
 from .._checks import check_positive
 from .._random import seed_of, torch_seeded
 from .._threads import limited_threads
@@ -103,46 +105,79 @@ def shell_samples(center: torch.Tensor, n: int, low: torch.Tensor, high: torch.T
     return center[:, None, :] + direction * scale[..., None]
 
 
+def shell_bounds(shell: torch.Tensor, step: float, growth: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Radii [low, high) of the 0-based ``shell`` indices: widths step·growth^k, so low = k·step for
+    growth 1 and step·(growth^k − 1)/(growth − 1) otherwise."""
+    k = shell.to(torch.float32)
+    if growth == 1:
+        low = k * step
+        return low, low + step
+    low = step * (growth**k - 1) / (growth - 1)
+    return low, low + step * growth**k
+
+
 @limited_threads()
 def search(classify: Callable[[torch.Tensor], torch.Tensor], vae: TabularVAE, x: torch.Tensor,
            immutable: torch.Tensor | None, gen: torch.Generator, n_search_samples: int = 300, p_norm: float = 1.0,
-           step: float = 0.1, max_iter: int = 1000) -> Counterfactuals:
+           step: float = 0.1, max_iter: int = 1000, growth: float = 1.0,
+           batch_rows: int | None = None) -> Counterfactuals:
     """Counterfactuals of the rows ``x`` (module docstring). ``classify`` maps a batch to class codes;
-    ``immutable`` (n, d) bool marks the features copied from the factual (None: all mutable)."""
+    ``immutable`` (n, d) bool marks the features copied from the factual (None: all mutable).
+
+    Every row walks its own shells, as in the one-row-at-a-time search: shell k covers latent L_p radii
+    [k·step, (k+1)·step) (CARLA's search, ``growth`` = 1), or, with ``growth`` g > 1, shells widening
+    geometrically (shell k is step·g^k wide, :func:`shell_bounds`: far rows reach their radius in
+    O(log) shells, at a coarser radius there). Rows are searched together from a work queue: a batch of ``batch_rows``
+    open rows (default: ``CHUNK_ELEMENTS`` decoded values), each at its own shell, and a row that finds
+    its counterfactual (or runs out of shells) leaves the batch at once and the next queued row takes its
+    place, so every step decodes a full batch. Distances are computed for flipped candidates only."""
     check_positive(n_search_samples=n_search_samples, p_norm=p_norm, step=step, max_iter=max_iter)
+    if growth < 1:
+        raise FairbenchError(f"growth must be >= 1, got {growth}")
     n, d = x.shape
     out = x.clone()
     found = torch.zeros(n, dtype=torch.bool)
     distance = torch.full((n,), float("nan"))
-    shells = 0
     if n == 0:
-        return Counterfactuals(out, found, distance, shells)
+        return Counterfactuals(out, found, distance, 0)
+    samples = int(n_search_samples)
     keep = torch.zeros_like(x, dtype=torch.bool) if immutable is None else immutable.bool()
+    width = max(1, CHUNK_ELEMENTS // (samples * d)) if batch_rows is None else int(batch_rows)
+    check_positive(batch_rows=width)
     with torch.no_grad():
         original = classify(x)
         z = vae.encode(x)[0]
-        chunk = max(1, CHUNK_ELEMENTS // (n_search_samples * d))
-        for start in range(0, n, chunk):
-            rows = torch.arange(start, min(n, start + chunk))
-            low = torch.zeros(len(rows))
-            high = torch.full((len(rows),), float(step))
-            for shell in range(1, int(max_iter) + 1):
-                open_rows = ~found[rows]
-                if not open_rows.any():
-                    break
-                shells = max(shells, shell)
-                r = rows[open_rows]
-                latent = shell_samples(z[r], n_search_samples, low[open_rows], high[open_rows], p_norm, gen)
-                decoded = vae.decode(latent.reshape(-1, latent.shape[-1])).reshape(len(r), n_search_samples, d)
-                candidate = torch.where(keep[r][:, None, :], x[r][:, None, :], decoded)
-                flipped = classify(candidate.reshape(-1, d)).reshape(len(r), n_search_samples) != original[r][:, None]
-                dist = torch.linalg.vector_norm(candidate - x[r][:, None, :], ord=p_norm, dim=2)
-                dist = torch.where(flipped, dist, torch.full_like(dist, float("inf")))
-                best, at = dist.min(dim=1)
-                hit = torch.isfinite(best)
-                out[r[hit]] = candidate[hit, at[hit]]
-                distance[r[hit]] = best[hit]
-                found[r[hit]] = True
-                low[open_rows] = high[open_rows]
-                high[open_rows] = high[open_rows] + step
+        active = torch.arange(min(width, n))  # rows being searched
+        shell = torch.zeros(len(active), dtype=torch.long)  # each active row's current shell (0-based)
+        queued = len(active)  # rows [queued, n) wait for a place in the batch
+        shells = 0
+        while len(active):
+            shells = max(shells, int(shell.max()) + 1)
+            low, high = shell_bounds(shell, float(step), float(growth))
+            latent = shell_samples(z[active], samples, low, high, p_norm, gen)
+            decoded = vae.decode(latent.reshape(-1, latent.shape[-1])).reshape(len(active), samples, d)
+            candidate = torch.where(keep[active][:, None, :], x[active][:, None, :], decoded)
+            flipped = classify(candidate.reshape(-1, d)).reshape(len(active), samples) != original[active][:, None]
+            at_row, at_sample = flipped.nonzero(as_tuple=True)  # row-major: samples ascending within a row
+            hit = torch.zeros(len(active), dtype=torch.bool)
+            if len(at_row):
+                flips = candidate[at_row, at_sample]
+                dist = torch.linalg.vector_norm(flips - x[active[at_row]], ord=p_norm, dim=1)
+                # nearest flip of each row: stable sort by distance, then by row; the first of a row wins
+                order = torch.argsort(dist, stable=True)
+                order = order[torch.argsort(at_row[order], stable=True)]
+                first = torch.ones(len(order), dtype=torch.bool)
+                first[1:] = at_row[order][1:] != at_row[order][:-1]
+                best = order[first]
+                rows = active[at_row[best]]
+                out[rows] = flips[best]
+                distance[rows] = dist[best]
+                found[rows] = True
+                hit[at_row[best]] = True
+            shell += 1
+            stay = ~hit & (shell < int(max_iter))
+            refill = torch.arange(queued, min(n, queued + int((~stay).sum())))
+            queued += len(refill)
+            active = torch.cat([active[stay], refill])
+            shell = torch.cat([shell[stay], torch.zeros(len(refill), dtype=torch.long)])
     return Counterfactuals(out, found, distance, shells)

@@ -29,19 +29,23 @@ STORED_LEARNERS = {  # every learner registered under train_base, with parameter
     "dnn": {"hidden": (8, 4), "epochs": 2, "batch_size": 32, "random_state": 1},
     "sisa_ensemble": {"shards": 3, "random_state": 2},
     "sisa_ensemble-dnn": {"shards": 2, "learner": "dnn", "hidden": (6,), "epochs": 1, "batch_size": 16},
+    "resnet_mini": {"widths": (4, 8), "epochs": 1, "batch_size": 64, "random_state": 1},
+    "resnet18": {"pretrained": "none", "epochs": 1, "batch_size": 120},
+    "resnet34": {"pretrained": "none", "epochs": 1, "batch_size": 120},
 }
+IMAGE_LEARNERS = ("resnet_mini", "resnet18", "resnet34")  # fitted on uint8 images (n, 8, 8, 3)
 
 
-def _data(seed: int = 0):
+def _data(seed: int = 0, images: bool = False):
     rng = np.random.default_rng(seed)
-    X = rng.normal(size=(240, 5))
+    X = rng.integers(0, 256, (240, 8, 8, 3), dtype=np.uint8) if images else rng.normal(size=(240, 5))
     s = (rng.random(240) < 0.4).astype(np.int64)
-    y = ((X[:, 0] + 0.5 * s + 0.3 * rng.normal(size=240)) > 0).astype(np.int64)
+    y = np.arange(240) % 3 if images else ((X[:, 0] + 0.5 * s + 0.3 * rng.normal(size=240)) > 0).astype(np.int64)
     return X, y, s, np.arange(1000, 1240)
 
 
 def _fitted(name: str):
-    X, y, s, index = _data()
+    X, y, s, index = _data(images=name in IMAGE_LEARNERS)
     model = METHODS.get(name.split("-")[0]).factory(**STORED_LEARNERS[name])
     if name.startswith("sisa"):
         return model.fit(X, y, s, index=index)
@@ -67,7 +71,7 @@ def test_a_rebuilt_model_predicts_bit_identically(name):
     rebuilt = _roundtrip(model, name.split("-")[0])
     assert type(rebuilt) is type(model)
     assert rebuilt.get_params() == model.get_params()
-    X_new = _data(seed=7)[0]
+    X_new = _data(seed=7, images=name in IMAGE_LEARNERS)[0]
     np.testing.assert_array_equal(rebuilt.predict_proba(X_new), model.predict_proba(X_new))
     if hasattr(model, "predict"):
         np.testing.assert_array_equal(rebuilt.predict(X_new), model.predict(X_new))

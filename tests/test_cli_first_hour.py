@@ -50,9 +50,10 @@ def test_reproduce_without_data_names_the_fix_and_exits_3(cli, fb_env_no_data):
 
 
 def test_reproduce_groups_methods_not_implemented(cli, fb_env_no_data):
-    code, out, _ = cli("reproduce", "cobum:table2", "--allow-missing")
+    # the cells of methods that are not registered (retrain on resnet18 is: it needs the cobum image data)
+    code, out, _ = cli("reproduce", "cobum:table2", "--allow-missing", "--methods", "ori,ga,lora")
     assert code == 0
-    assert re.search(r"method not implemented here \(cells\): .*resnet18 \(\d+\)", out)
+    assert re.search(r"method not implemented here \(cells\): .*lora \(\d+\)", out)
 
 
 def test_huge_seed_counts_pass_with_yes_only(cli, fb_env_no_data):

@@ -91,8 +91,8 @@ def test_base_model_and_reference_are_checked_and_key_the_run(fb_env, monkeypatc
 
     config = {"task": "unlearn", "method": "newton", "dataset": "compas@fairunlearn", "model": FAIR,
               "protocol": {"name": "uniform", "fraction": 0.05}}
-    with pytest.raises(FairbenchError, match="unknown method 'resnet18'"):
-        make_job({**config, "model": {"method": "resnet18"}})
+    with pytest.raises(FairbenchError, match="unknown method 'vgg16'"):
+        make_job({**config, "model": {"method": "vgg16"}})
     with pytest.raises(FairbenchError, match="unknown method 'oracle'"):
         make_job({**config, "reference": "oracle"})
     before = make_job(config).group

@@ -62,6 +62,8 @@ def test_a_one_image_trailing_batch_is_skipped_with_batch_norm():
 def test_tabular_input_is_refused_in_one_line():
     with pytest.raises(FairbenchError, match="images"):
         METHODS.get("resnet_mini").factory(**ONE_STEP).fit(np.zeros((10, 4)), np.arange(10) % 2)
+    with pytest.raises(FairbenchError, match="grey or 3-channel"):
+        fitted("resnet18", images(channels=4))
 
 
 def test_imagenet_weights_missing_offline_say_how_to_get_them(monkeypatch, tmp_path):

@@ -1,4 +1,4 @@
-"""Learners: the models that are trained, unlearned and evaluated (logistic, fair logistic, MLP, DNN)."""
+"""Learners: the models that are trained, unlearned and evaluated (logistic, fair logistic, MLP, DNN, ResNets)."""
 
 from ...core.plugins import import_submodules
 

@@ -104,6 +104,8 @@ class ImageClassifier(TorchClassifier, Learner):
         n_classes = max(int(target.max()) + 1, 2)
         seed = seed_from(self.random_state)  # initialisation, minibatch order, augmentation
         in_channels = self.in_channels(images.shape[1])
+        if images.shape[1] not in (1, in_channels):
+            raise FairbenchError(f"this network takes grey or {in_channels}-channel images, got {images.shape[1]} channels")
         network = self.initial_network(in_channels, n_classes, seed).to(device)
         if device.type == "cuda":
             network = network.to(memory_format=torch.channels_last)

@@ -91,7 +91,7 @@ def gradient_mask(magnitude: torch.Tensor, share: float, forced: torch.Tensor | 
         score[:, forced] = -torch.inf
         k = max(k, int(forced.sum()))
     order = torch.argsort(score, dim=1, stable=True)
-    mask = torch.zeros((n, m), dtype=torch.bool)
+    mask = torch.zeros((n, m), dtype=torch.bool, device=magnitude.device)
     mask.scatter_(1, order[:, :k], True)
     return mask
 
@@ -126,7 +126,7 @@ class Intervention:
         self.gamma_int = float(gamma_int)
         self.causal_mean: torch.Tensor | None = None
         if concepts is not None and self.gamma_int > 0:
-            concept = torch.as_tensor(list(concepts), dtype=torch.long)
+            concept = torch.as_tensor(list(concepts), dtype=torch.long, device=pool_y.device)
             causal = (~pool_mask) * pool_x
             means = []
             for c in range(len(concept)):

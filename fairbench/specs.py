@@ -122,6 +122,7 @@ class TableSpec:
     cell_format: str = ""
     scales: dict[str, dict[str, Any]] = field(default_factory=dict)
     variant: str = "paper"
+    stand_in: bool = False  # a stand-in spec (e.g. cfdebias:table3-mini): its cells are never compared with the paper
 
     @property
     def ref(self) -> str:
@@ -297,6 +298,7 @@ def load_spec(path: Path) -> TableSpec:
             cell_format=doc.get("cell_format", ""),
             scales=doc.get("scales", {}),
             variant=doc.get("variant", "paper"),
+            stand_in=bool(doc.get("stand_in", False)),
         )
     except (KeyError, TypeError, AttributeError) as exc:
         raise FairbenchError(f"{path}: malformed table spec ({exc})") from None

@@ -170,10 +170,10 @@ def _header_block(table: TableSpec, results: dict[tuple[str, str], CellResult], 
     lines = [
         f"Paper `{table.paper}`, {table.table}: {table.title}",
         f"Source of the paper's values: {table.source}",
-        f"Variant: {table.variant}. Scale: {scale}"
+        f"Variant: {table.variant}. Scale: {scale}" + (" (a stand-in table)" if table.stand_in else "")
         + (f" ({table.scales[scale].get('note', 'shorter schedules, see the spec')})" if scale in table.scales else "")
         + ". Cells: ours ± std (paper), status mark: "
-        + ("~ stand-in (not compared with the paper at this scale), " if scale != "paper" else "")
+        + ("~ stand-in (not compared with the paper at this scale), " if scale != "paper" or table.stand_in else "")
         + f"{MARKS[CellStatus.REPRODUCED]} reproduced, {MARKS[CellStatus.DEVIATES]} deviates, "
         + f"{NOT_RUN_TEXT} not run, {MARKS[CellStatus.REPORTED_ONLY]} reported only"
         + (f"; {STALE_MARK}: made by an older version of the code (see the notes)." if stale else "."),

@@ -134,16 +134,18 @@ def collect_cell(table: TableSpec, cell: CellSpec, store: RecordStore, scale: st
     if std is not None and std < 1e-12 * max(1.0, abs(value)):
         std = 0.0  # identical runs up to floating-point noise
     result = CellResult(cell, CellStatus.NOT_RUN, value, std, len(array), records=records, stale=stale)
-    result.status, result.reason = _status(result, scale)
+    result.status, result.reason = _status(result, scale, table.stand_in)
     return result
 
 
-def _status(result: CellResult, scale: str) -> tuple[CellStatus, str]:
+def _status(result: CellResult, scale: str, stand_in: bool = False) -> tuple[CellStatus, str]:
     cell, value, reported = result.cell, result.value, result.reported
     if cell.expect == "reported-only":
         return CellStatus.REPORTED_ONLY, cell.reason
     if scale != "paper":
         return CellStatus.STAND_IN, f"scale {scale}: a stand-in run, never compared with the paper"
+    if stand_in:
+        return CellStatus.STAND_IN, "a stand-in table (see its variant), never compared with the paper"
     if reported is None:
         return CellStatus.NO_REFERENCE, "the paper prints no value for this cell"
     if math.isnan(value):

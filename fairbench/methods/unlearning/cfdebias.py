@@ -15,9 +15,13 @@ Teacher = the original model (frozen); student = a copy of it, trained on
   part of pool rows of the *other classes of x's concept*; with no ``concepts`` map (binary tabular
   data) z̄ = 0 (cfdebias.md §6.5). γ_int = 0.2.
 - **L_r** = mean KL(teacher(x̃_r) ‖ student(x̃_r)) over D_r.
-- **Counterfactuals** of the forget rows (Eq. 3): the C-CHVAE search of :mod:`._cchvae` with the
-  row's background V immutable, so δ ∈ Z_j; the VAE is fitted in ``prepare`` on the training rows.
-  Two defaults differ from CARLA's for cost (``VAE``, ``CF_SEARCH`` below; ``vae`` / ``cf_search`` override).
+- **Counterfactuals** of the forget rows (Eq. 3), ``counterfactuals``: ``auto`` (default) picks by input
+  shape. ``cchvae`` (rows): the C-CHVAE search of :mod:`._cchvae` with the row's background V immutable,
+  so δ ∈ Z_j; the VAE is fitted in ``prepare`` on the training rows. Two defaults differ from CARLA's for
+  cost (``VAE``, ``CF_SEARCH`` below; ``vae`` / ``cf_search`` override). ``headtails`` (images): the
+  pixel-space Headtails search of :mod:`._headtails` (cells of a same-concept distractor pasted into the
+  query until the teacher's prediction flips; ``headtails`` overrides its parameters), whose edits and
+  flip rate join ``report_``.
 - **L_f** (Eq. 4) = mean KL(teacher(x̃_cf) ‖ student(x̃_f)) over forget rows with a counterfactual.
 - **L_CB**: ξ = L2-normalised penultimate student features; for forget row j, positive ξ(x_j^cf),
   negatives the in-batch retain rows whose teacher class differs from the teacher's class of x_j
@@ -44,8 +48,8 @@ from torch.nn import functional as F
 
 from ...core.errors import FairbenchError
 from ...datasets.base import Split
-from . import _cchvae
-from .._checks import check_nonnegative, check_positive
+from . import _cchvae, _headtails
+from .._checks import check_choice, check_nonnegative, check_positive
 from ..learners._torch_classifier import (
     batches, check_torch_classifier, cycling, descend, frozen_copy, kl_teacher_student, optimiser, split_tensors,
     student_copy,
@@ -62,6 +66,7 @@ from ..registry import register_method
 # shells (a latent L1 radius of 100, far outside the prior's mass) instead of 1000.
 VAE = {"hidden": (64, 32)}
 CF_SEARCH = {"step": 0.5, "max_iter": 200}
+GENERATORS = ("auto", "cchvae", "headtails")
 
 
 def input_gradient(network: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int = 4096) -> torch.Tensor:
@@ -86,7 +91,7 @@ def gradient_mask(magnitude: torch.Tensor, share: float, forced: torch.Tensor | 
         score[:, forced] = -torch.inf
         k = max(k, int(forced.sum()))
     order = torch.argsort(score, dim=1, stable=True)
-    mask = torch.zeros((n, m), dtype=torch.bool)
+    mask = torch.zeros((n, m), dtype=torch.bool, device=magnitude.device)
     mask.scatter_(1, order[:, :k], True)
     return mask
 
@@ -121,7 +126,7 @@ class Intervention:
         self.gamma_int = float(gamma_int)
         self.causal_mean: torch.Tensor | None = None
         if concepts is not None and self.gamma_int > 0:
-            concept = torch.as_tensor(list(concepts), dtype=torch.long)
+            concept = torch.as_tensor(list(concepts), dtype=torch.long, device=pool_y.device)
             causal = (~pool_mask) * pool_x
             means = []
             for c in range(len(concept)):
@@ -159,7 +164,8 @@ class CounterfactualDebiasing(Unlearner):
                  mask_share: float = 0.5, tau: float = 0.1, max_negatives: int = 64, epochs: int = 5,
                  lr: float = 1e-4, batch_size: int = 256, optimizer: str = "adam", pool_size: int = 32,
                  background_columns: Sequence[int] = (), concepts: Sequence[int] | None = None,
-                 cf_search: dict | None = None, vae: dict | None = None, random_state: int | None = None):
+                 cf_search: dict | None = None, vae: dict | None = None, counterfactuals: str = "auto",
+                 headtails: dict | None = None, random_state: int | None = None):
         self._store(locals())
 
     def _check_params(self) -> None:
@@ -168,6 +174,15 @@ class CounterfactualDebiasing(Unlearner):
                        batch_size=self.batch_size, pool_size=self.pool_size)
         if not 0 <= self.mask_share <= 1:
             raise FairbenchError(f"mask_share must be in [0, 1], got {self.mask_share}")
+        check_choice("counterfactuals", self.counterfactuals, GENERATORS)
+
+    def generator(self, x: torch.Tensor) -> str:
+        """The counterfactual generator for inputs ``x``: ``auto`` is Headtails for images, C-CHVAE for rows."""
+        name = {2: "cchvae", 4: "headtails"}.get(x.ndim) if self.counterfactuals == "auto" else self.counterfactuals
+        if (name, x.ndim) not in (("cchvae", 2), ("headtails", 4)):
+            raise FairbenchError(f"cfdebias counterfactuals '{self.counterfactuals}' do not apply to inputs of shape "
+                                 f"{tuple(x.shape)} (cchvae: (n, d) rows; headtails: (n, C, H, W) images)")
+        return name
 
     def _concepts(self) -> list[int] | None:
         return None if self.concepts is None else [int(c) for c in self.concepts]
@@ -178,8 +193,8 @@ class CounterfactualDebiasing(Unlearner):
         self._check_params()
         check_torch_classifier(model, "cfdebias")
         self.train_ = train
-        x = model.tensor(train.X)
-        if x.ndim == 2:
+        if self.generator(model.tensor(train.X[:1])) == "cchvae":  # one row tells rows from images
+            x = model.tensor(train.X)
             self.vae_ = _cchvae.fit_vae(x, torch_generator(self.random_state, phase=0), **{**VAE, **(self.vae or {})})
 
     def forced_background(self, model: Any, x: torch.Tensor, split: Split) -> torch.Tensor | None:
@@ -216,14 +231,16 @@ class CounterfactualDebiasing(Unlearner):
         intervene = Intervention(pool(xf, xr), pool(yf, yr), pool(mask_f, mask_r), float(self.gamma_int), concepts)
 
         cf_start = time.perf_counter()
-        if self.vae_ is None:
-            if xf.ndim != 2:
-                raise FairbenchError("cfdebias has no counterfactual generator for image inputs yet")
-            self.prepare(model, self.train_ or Split(np.concatenate([forget.X, retain.X]),
-                                                     np.concatenate([forget.y, retain.y])))
-        with torch.no_grad():
-            classify = lambda batch: teacher(batch).argmax(dim=1)  # noqa: E731
-            cf = _cchvae.search(classify, self.vae_, xf, mask_f, gen, **{**CF_SEARCH, **(self.cf_search or {})})
+        if self.generator(xf) == "headtails":
+            cf = _headtails.search(teacher, xf, torch.cat([xf, xr]), torch.cat([yf, yr]), xr, yr, concepts, gen,
+                                   **(self.headtails or {}))
+        else:
+            if self.vae_ is None:
+                self.prepare(model, self.train_ or Split(np.concatenate([forget.X, retain.X]),
+                                                         np.concatenate([forget.y, retain.y])))
+            with torch.no_grad():
+                classify = lambda batch: teacher(batch).argmax(dim=1)  # noqa: E731
+                cf = _cchvae.search(classify, self.vae_, xf, mask_f, gen, **{**CF_SEARCH, **(self.cf_search or {})})
         cf_seconds = time.perf_counter() - cf_start
 
         with torch.no_grad():
@@ -270,6 +287,7 @@ class CounterfactualDebiasing(Unlearner):
             "cf_seconds": cf_seconds,
             "update_seconds": end - update_start,
             "total_seconds": end - start,
+            **(cf.summary() if isinstance(cf, _headtails.ImageCounterfactuals) else {}),
         }
         return model.with_network(student)
 

@@ -89,6 +89,7 @@ class MethodInfo:
     papers: tuple[str, ...] = ()
     signature: Signature | None = field(default=None, compare=False)  # its factory's, read from the source
     unreadable: str = field(default="", compare=False)  # why the signature could not be read (then None)
+    module: str = field(default="", compare=False)  # the module that registers it (imported when it is asked for)
 
 
 @dataclass(frozen=True)
@@ -527,6 +528,7 @@ def parse_methods(root: Path) -> dict[str, MethodInfo]:
                 values["signature"] = _signature(sources, factory) if factory is not None else None
             except FairbenchError as exc:
                 values["unreadable"] = str(exc)
+            values["module"] = _module_name(module.path, root)
             info = _info(MethodInfo, values, module.where(node))
             if info.name in methods:
                 raise FairbenchError(f"{module.where(node)}: method '{info.name}' registered twice")

@@ -186,7 +186,18 @@ def _reset_peak_memory() -> bool:
         return False
 
 
+def _load_methods(job: Job) -> None:
+    """Import the modules of the methods the job names (only those: the registry is read through), so
+    that what they load (torch, scikit-learn) is loaded before the job's seeding and thread limits."""
+    from ..methods import METHODS
+
+    for name in catalog().methods_named(job.config):
+        if name in METHODS:
+            METHODS.get(name)
+
+
 def _execute(job: Job, deps: dict[str, Stored]) -> tuple[dict[str, Any], TaskResult]:
+    _load_methods(job)
     seed_everything(job.seed)  # a guard for third-party code; our own draws come from the seed streams
     task = TASKS.get(job.config["task"])
     config = task.parse(job.config)

@@ -117,3 +117,19 @@ def test_the_method_registry_imports_a_method_module_only_when_its_method_is_ask
     assert seen["known"] and not seen["torch"]
     assert not set(seen["before"]) & {info.module for info in catalog().methods.values()}
     assert set(seen["after"]) - set(seen["before"]) == {"fairbench.methods.learners", catalog().methods["logreg"].module}
+
+
+def test_each_method_is_registered_by_importing_the_module_the_catalog_names():
+    seen = _in_fresh_process("""
+        import importlib, json
+        from fairbench.catalog import catalog
+        from fairbench.methods import METHODS
+
+        missing = []
+        for name, info in catalog().methods.items():
+            importlib.import_module(info.module)
+            if name not in dict(METHODS.loaded()):
+                missing.append(f"{name} ({info.module})")
+        print(json.dumps({"missing": missing}))
+    """)
+    assert seen == {"missing": []}

@@ -28,6 +28,7 @@ from ..core.hashing import config_hash, request_of
 from ..core.status import RunFailure, RunStatus
 from ..catalog import catalog
 from ..store import RecordStore
+from .artifacts import encode_objects, load_object
 from .tasks import TASKS, Stored, TaskResult
 from .tasks.config import BASE_KEYS, method_entry, refuse
 
@@ -121,8 +122,6 @@ def dependency_failure(job: Job, store: RecordStore) -> RunFailure | None:
 
 
 def _load_dependencies(job: Job, store: RecordStore) -> dict[str, Stored]:
-    from .artifacts import load_object  # imports the methods' state (torch): only when a job runs
-
     loaded = {}
     for name, dependency in job.needs:
         record = store.load(dependency.group, dependency.seed)
@@ -158,8 +157,6 @@ def run_job(job: Job, store_root: Path | None = None) -> Outcome:
         detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
         return _fail(store, job, RunFailure(RunStatus.CRASHED, detail, traceback=traceback.format_exc()),
                      time.perf_counter() - start)
-    from .artifacts import encode_objects  # imports the methods' state (torch): only when a job runs
-
     try:
         store.save(job.group, job.seed, record, result.arrays, encode_objects(result.objects))
     except (TypeError, ValueError) as exc:  # e.g. a task returned something JSON (or the model format) cannot hold

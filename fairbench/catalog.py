@@ -1,8 +1,9 @@
 """What is registered, known without importing it: every method's and task's name, version and description.
 
 The registries (:data:`fairbench.methods.METHODS`, :data:`fairbench.runner.tasks.TASKS`) fill
-themselves when their modules are imported, which imports torch and every method. The report layer
-and ``fairbench list`` only need the registrations' literal fields, so this module reads them from
+themselves when their modules are imported, which may import torch. The report layer and ``fairbench
+list`` only need the registrations' literal fields, and the registries themselves only the module
+that registers a name (``module``: they import it when the name is asked for), so this module reads them from
 the source with :mod:`ast`: the ``register_method(MethodEntry(...))`` calls (also through a helper
 function that returns a ``MethodEntry``, e.g. ``entry(...)`` in ``methods/recsys/_residual.py``,
 or a module-level name bound to one) and the ``register_task(...)`` calls under
@@ -89,6 +90,7 @@ class MethodInfo:
     papers: tuple[str, ...] = ()
     signature: Signature | None = field(default=None, compare=False)  # its factory's, read from the source
     unreadable: str = field(default="", compare=False)  # why the signature could not be read (then None)
+    module: str = field(default="", compare=False)  # the module that registers it (imported when it is asked for)
 
 
 @dataclass(frozen=True)
@@ -527,6 +529,7 @@ def parse_methods(root: Path) -> dict[str, MethodInfo]:
                 values["signature"] = _signature(sources, factory) if factory is not None else None
             except FairbenchError as exc:
                 values["unreadable"] = str(exc)
+            values["module"] = _module_name(module.path, root)
             info = _info(MethodInfo, values, module.where(node))
             if info.name in methods:
                 raise FairbenchError(f"{module.where(node)}: method '{info.name}' registered twice")
@@ -537,7 +540,8 @@ def parse_methods(root: Path) -> dict[str, MethodInfo]:
 def _module_name(path: Path, root: Path) -> str:
     """The dotted name a source file is imported by (within fairbench, else relative to ``root``'s parent)."""
     top = PACKAGE.parent if path.is_relative_to(PACKAGE) else root.parent
-    return ".".join(path.relative_to(top).with_suffix("").parts)
+    parts = path.relative_to(top).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)  # a package registers in its __init__
 
 
 def parse_tasks(root: Path) -> dict[str, TaskInfo]:

@@ -377,7 +377,7 @@ def train(
 
 def _check_method_name(method: str) -> None:
     """An unknown method is refused from the catalog (read from the sources), before the runner
-    imports every method (torch included) to plan the run: a typo answers at once."""
+    imports anything of the methods (torch included) to plan the run: a typo answers at once."""
     from .catalog import catalog
 
     known = catalog().methods

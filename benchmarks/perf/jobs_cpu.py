@@ -13,7 +13,11 @@ Measured (issue 18; ``/usr/bin/time`` on the CLI, the same quantities) on the 2-
 ``ultd:table1`` 110 s CPU / 58 s wall with ``--jobs 2``, 99 s / 99 s with ``--jobs 1`` (ratio 1.11);
 ``fairunlearn:fig1`` 29 s / 21 s with ``--jobs 2``, 21 s / 22 s with ``--jobs 1`` (ratio 1.41: two workers'
 start-up imports, about 4 s of CPU each, against 15 s of work). Every number of both tables was identical to
-the committed renders. Under heavy load (12-17) ``ultd:table1 --jobs 2`` took 171 s of CPU, the code before
+the committed renders. With the read-through method registry (a worker imports only the methods its jobs
+name, torch only where one needs it), this script at load ≈ 3–4: ``fairunlearn:fig1`` 24.6 s CPU / 27 s wall
+with ``--jobs 2``, 20.3 s / 47 s with ``--jobs 1`` (ratio 1.21; the code before measured 1.53);
+``ultd:table1`` 134.9 s / 135 s with ``--jobs 2``, 104.0 s / 111 s with ``--jobs 1`` (ratio 1.30; the code before
+150.7 s and 103.3 s CPU, ratio 1.46, measured right after in the same conditions). Under heavy load (12-17) ``ultd:table1 --jobs 2`` took 171 s of CPU, the code before
 the speed-ups 313 s.
 
 Usage: FAIRBENCH_MIRROR=../shared/data FAIRBENCH_OFFLINE=1 python benchmarks/perf/jobs_cpu.py [--table ultd:table1] [--jobs 1,2]

@@ -16,23 +16,38 @@ from typing import Iterator
 import numpy as np
 
 
-def seed_everything(seed: int) -> np.random.Generator:
-    """Seed python, numpy and (if imported) torch, with torch's deterministic algorithms (strict on CPU,
-    warning on CUDA).
+_unseeded_torch: int | None = None  # the running job's seed, while torch is not loaded (see guard_torch)
 
+
+def seed_everything(seed: int) -> np.random.Generator:
+    """Seed python, numpy and torch, with torch's deterministic algorithms (strict on CPU, warning on CUDA).
+
+    Torch is seeded here only if it is loaded: a job that runs no torch method does not import it (about
+    1 s of CPU per process). Where it is loaded later in the job, :func:`guard_torch` seeds it then, with
+    this seed, before any torch code of the job ran (which is what seeding it here would have done).
     Returns a fresh ``numpy.random.Generator`` for code that takes an explicit generator.
     """
+    global _unseeded_torch
     random.seed(seed)
     np.random.seed(seed % (2**32))
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-    try:
-        import torch
-    except ImportError:  # torch is a dependency, but the tabular core does not need it
-        pass
-    else:
-        torch.manual_seed(seed)
-        _deterministic_kernels(torch)
+    _unseeded_torch = seed
+    guard_torch()
     return np.random.default_rng(seed)
+
+
+def guard_torch() -> None:
+    """Give torch the running job's seed and deterministic kernels if torch is loaded and has not had
+    them since the job's :func:`seed_everything`. The runner loads a job's methods before seeding;
+    the methods' torch entry point (:func:`fairbench.methods._threads.limited_threads`) calls this too,
+    for torch loaded some other way during a job. Outside a job (no seed given) it does nothing."""
+    global _unseeded_torch
+    torch = sys.modules.get("torch")
+    if _unseeded_torch is None or torch is None:
+        return
+    torch.manual_seed(_unseeded_torch)
+    _deterministic_kernels(torch)
+    _unseeded_torch = None
 
 
 def _deterministic_kernels(torch) -> None:
@@ -51,10 +66,11 @@ def _deterministic_kernels(torch) -> None:
 
 
 def _set_threads(count: int | None) -> int | None:
-    """Set torch's intra-op thread count (if torch is importable); returns the previous count."""
-    try:
-        import torch
-    except ImportError:
+    """Set torch's intra-op thread count if torch is loaded (one loaded later reads ``OMP_NUM_THREADS``
+    in a worker, and the methods limit their own torch work: :mod:`fairbench.methods._threads`);
+    returns the previous count."""
+    torch = sys.modules.get("torch")
+    if torch is None:
         return None
     previous = torch.get_num_threads()
     if count is not None:

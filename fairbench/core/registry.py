@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, Generic, Iterator, TypeVar
+import importlib
+from typing import Any, Callable, Generic, Iterator, Mapping, TypeVar
 
 from .errors import FairbenchError
+from .plugins import import_submodules
 
 T = TypeVar("T")
 
@@ -50,6 +52,51 @@ class Registry(Generic[T]):
 
     def __len__(self) -> int:
         return len(self._entries)
+
+
+class ReadThrough(Registry[T]):
+    """A registry filled on import, read through: an entry's module is imported when the entry is first
+    asked for (``get``), found in ``modules()`` (every known name -> the dotted module that registers it,
+    read from the sources without importing them: :func:`fairbench.catalog.catalog`). Names, ``in`` and
+    ``len`` import nothing; ``items()`` imports the whole ``package`` by the usual discovery rule
+    (:func:`~fairbench.core.plugins.import_submodules`, its sub-packages included)."""
+
+    def __init__(self, registered: Registry[T], modules: Callable[[], Mapping[str, str]], package: str):
+        super().__init__(registered.kind)
+        self._registered = registered
+        self._modules = modules
+        self._package = package
+
+    def register(self, name: str, obj: T | None = None) -> Any:
+        return self._registered.register(name, obj)
+
+    def get(self, name: str) -> T:
+        if name not in self:
+            raise FairbenchError(f"unknown {self.kind} '{name}'; known: {', '.join(self.names()) or '(none)'}")
+        if name not in self._registered:
+            importlib.import_module(self._modules()[name])
+        return self._registered.get(name)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._registered or name in self._modules()
+
+    def names(self) -> list[str]:
+        return sorted(set(self._modules()) | set(self._registered.names()))
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names())
+
+    def items(self) -> list[tuple[str, T]]:
+        package = importlib.import_module(self._package)
+        import_submodules(package.__name__, package.__path__, recursive=True)
+        return self._registered.items()
+
+    def loaded(self) -> list[tuple[str, T]]:
+        """The entries whose modules are imported already (imports nothing)."""
+        return self._registered.items()
+
+    def __len__(self) -> int:
+        return len(self.names())
 
 
 def lookup(registry: Registry[Callable[..., Any]], name: str) -> Callable[..., Any]:

@@ -9,14 +9,13 @@ The contract of each role (scikit-learn style parameters, ``fit(X, y, s)``, rand
 ``random_state``) is written in :mod:`.base`; ``docs/contributing-methods.md`` walks through adding one.
 
 A method that is not implemented is simply not registered; tables render its cells as not run.
+
+Importing this package imports no method: :data:`METHODS` imports a method's module when the method is
+asked for (and every module for ``METHODS.items()``), so a job loads only what it runs.
 """
 
 from .base import CounterfactualModel, GroupAwarePredictor, Learner, Method, MethodEntry, Preprocessor, Unlearner
 from .registry import METHODS, register_method
-
-from ..core.plugins import import_submodules
-
-import_submodules(__name__, __path__)
 
 __all__ = ["METHODS", "CounterfactualModel", "GroupAwarePredictor", "Learner", "Method", "MethodEntry", "Preprocessor",
            "Unlearner", "register_method"]

@@ -11,6 +11,8 @@ from __future__ import annotations
 import contextlib
 from typing import Iterator
 
+from ..core.determinism import guard_torch
+
 THREADS = 1
 
 
@@ -18,6 +20,7 @@ THREADS = 1
 def limited_threads(n: int = THREADS) -> Iterator[None]:
     import torch  # only methods that run torch call this; the tabular core does not need it
 
+    guard_torch()  # torch loaded during a job, after its seeding: the job's seed and deterministic kernels
     before = torch.get_num_threads()
     torch.set_num_threads(min(n, before))
     try:

@@ -39,7 +39,10 @@ class StateError(FairbenchError):
 
 
 def registered_name(method: Any) -> str:
-    names = [name for name, entry in METHODS.items() if entry.factory is type(method)]
+    # the method's class was imported, so its registration usually ran; every module only if it did not
+    names = [name for name, entry in METHODS.loaded() if entry.factory is type(method)]
+    if not names:
+        names = [name for name, entry in METHODS.items() if entry.factory is type(method)]
     if len(names) != 1:
         raise TypeError(f"{type(method).__name__} is not registered once in the method registry "
                         f"({len(names)} entries): it cannot be stored as data")

@@ -20,8 +20,10 @@ from typing import Any, Mapping
 import numpy as np
 
 from ..core.errors import FairbenchError
-from ..methods.state import export_state, restore_state
 from ..store import ArtifactError, RecordStore
+
+# the methods' state (scikit-learn's estimator base, torch for a network) is imported where a model is
+# stored or loaded, in the process that runs the job: planning and checking outputs need none of it
 
 
 def object_files(name: str) -> tuple[str, str]:
@@ -30,6 +32,8 @@ def object_files(name: str) -> tuple[str, str]:
 
 def encode_objects(objects: Mapping[str, Any]) -> dict[str, bytes]:
     """The artifacts of a run's objects (TypeError for an object that cannot be stored as data)."""
+    from ..methods.state import export_state
+
     files: dict[str, bytes] = {}
     for name, obj in objects.items():
         spec, arrays = export_state(obj)
@@ -54,6 +58,8 @@ def load_object(store: RecordStore, group: str, seed: int, record: Mapping[str, 
             arrays = {key: archive[key] for key in archive.files}
     except (ValueError, OSError, zipfile.BadZipFile) as exc:
         raise ArtifactError(f"artifact {where / spec_file} or {where / arrays_file} is not readable data: {exc}") from None
+    from ..methods.state import restore_state
+
     try:
         return restore_state(spec, arrays, expected=_object_method(record))
     except FairbenchError as exc:

@@ -28,6 +28,7 @@ from ..core.hashing import config_hash, request_of
 from ..core.status import RunFailure, RunStatus
 from ..catalog import catalog
 from ..store import RecordStore
+from .artifacts import encode_objects, load_object
 from .tasks import TASKS, Stored, TaskResult
 from .tasks.config import BASE_KEYS, method_entry, refuse
 
@@ -121,8 +122,6 @@ def dependency_failure(job: Job, store: RecordStore) -> RunFailure | None:
 
 
 def _load_dependencies(job: Job, store: RecordStore) -> dict[str, Stored]:
-    from .artifacts import load_object  # imports the methods' state (torch): only when a job runs
-
     loaded = {}
     for name, dependency in job.needs:
         record = store.load(dependency.group, dependency.seed)
@@ -158,8 +157,6 @@ def run_job(job: Job, store_root: Path | None = None) -> Outcome:
         detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
         return _fail(store, job, RunFailure(RunStatus.CRASHED, detail, traceback=traceback.format_exc()),
                      time.perf_counter() - start)
-    from .artifacts import encode_objects  # imports the methods' state (torch): only when a job runs
-
     try:
         store.save(job.group, job.seed, record, result.arrays, encode_objects(result.objects))
     except (TypeError, ValueError) as exc:  # e.g. a task returned something JSON (or the model format) cannot hold
@@ -186,7 +183,18 @@ def _reset_peak_memory() -> bool:
         return False
 
 
+def _load_methods(job: Job) -> None:
+    """Import the modules of the methods the job names (only those: the registry is read through), so
+    that what they load (torch, scikit-learn) is loaded before the job's seeding and thread limits."""
+    from ..methods import METHODS
+
+    for name in catalog().methods_named(job.config):
+        if name in METHODS:
+            METHODS.get(name)
+
+
 def _execute(job: Job, deps: dict[str, Stored]) -> tuple[dict[str, Any], TaskResult]:
+    _load_methods(job)
     seed_everything(job.seed)  # a guard for third-party code; our own draws come from the seed streams
     task = TASKS.get(job.config["task"])
     config = task.parse(job.config)

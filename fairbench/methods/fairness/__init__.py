@@ -1,5 +1,5 @@
-"""Fairness methods: group-aware predictors and counterfactually fair preprocessors (ob, sob, flap, ...)."""
+"""Fairness methods: group-aware predictors and counterfactually fair preprocessors (ob, sob, flap, ...).
 
-from ...core.plugins import import_submodules
-
-import_submodules(__name__, __path__)
+Each module registers its method when imported: :data:`fairbench.methods.METHODS` imports one when its
+method is asked for.
+"""

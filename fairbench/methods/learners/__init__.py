@@ -1,5 +1,5 @@
-"""Learners: the models that are trained, unlearned and evaluated (logistic, fair logistic, MLP, DNN, ResNets)."""
+"""Learners: the models that are trained, unlearned and evaluated (logistic, fair logistic, MLP, DNN, ResNets).
 
-from ...core.plugins import import_submodules
-
-import_submodules(__name__, __path__)
+Each module registers its method when imported: :data:`fairbench.methods.METHODS` imports one when its
+method is asked for.
+"""

@@ -1,5 +1,5 @@
-"""Recommenders: matrix factorisation and the debiasing estimators of the ultd paper."""
+"""Recommenders: matrix factorisation and the debiasing estimators of the ultd paper.
 
-from ...core.plugins import import_submodules
-
-import_submodules(__name__, __path__)
+Each module registers its method when imported: :data:`fairbench.methods.METHODS` imports one when its
+method is asked for.
+"""

@@ -1,5 +1,5 @@
-"""Unlearners: every method shares ``unlearn(model, forget, retain) -> model``."""
+"""Unlearners: every method shares ``unlearn(model, forget, retain) -> model``.
 
-from ...core.plugins import import_submodules
-
-import_submodules(__name__, __path__)
+Each module registers its method when imported: :data:`fairbench.methods.METHODS` imports one when its
+method is asked for.
+"""

@@ -200,13 +200,7 @@ CIFAR10_SOURCE = DatasetSource(
     name="cifar10", files=(CIFAR10.data_file(),), licence=_LICENCE, citation=_CITATION, homepage=_HOMEPAGE,
     description="60,000 32x32 colour images, 10 classes (50,000 train / 10,000 test).", obtain_note=CIFAR10.obtain_note())
 
-register_dataset(
-    CIFAR100_SOURCE,
-    variants={"default": load_cifar100},
-    variant_notes={"default": "official split, uint8 32x32x3; concepts = the 20 super-classes; limit_per_class=k"},
-)
-register_dataset(
-    CIFAR10_SOURCE,
-    variants={"default": load_cifar10},
-    variant_notes={"default": "official split, uint8 32x32x3; concepts vehicle / animal; limit_per_class=k"},
-)
+register_dataset(CIFAR100_SOURCE, variants={"default": load_cifar100}, variant_notes={
+    "default": "official split, uint8 32x32x3; concepts = the 20 super-classes; limit_per_class=k"})
+register_dataset(CIFAR10_SOURCE, variants={"default": load_cifar10}, variant_notes={
+    "default": "official split, uint8 32x32x3; concepts vehicle / animal; limit_per_class=k"})

@@ -157,6 +157,14 @@ class Catalog:
         task = run.get("task") or (self.methods[run["method"]].task if run.get("method") else None)
         if task is not None and task not in self.tasks:
             return f"task not implemented: '{task}'"
+        dataset = run.get("dataset")
+        if isinstance(dataset, str) and dataset:  # a spec may name a loader ahead of it (cobum's celeba, cub200@cobum)
+            name, _, variant = dataset.partition("@")
+            known = datasets()
+            if name not in known:
+                return f"dataset not implemented: '{name}'"
+            if (variant or "default") not in known[name]:
+                return f"dataset variant not implemented: '{dataset}'"
         return ""
 
     def staleness(self, code: dict[str, Any]) -> str:

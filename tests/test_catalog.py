@@ -227,3 +227,13 @@ def test_staleness_names_every_version_that_moved():
             "components": {"dnn": "1", "gone": "4"}}
     assert KNOWN.staleness(code) == "made by method bt version 1, current 2; component gone version 4, no longer registered"
     assert KNOWN.staleness({**code, "method_version": "2", "components": {"dnn": "1"}}) == ""
+
+
+def test_a_run_naming_a_dataset_or_variant_without_a_loader_is_reported_missing():
+    from fairbench.catalog import catalog
+
+    known = catalog()
+    base = {"task": "unlearn", "method": "retrain"}
+    assert known.missing({**base, "dataset": "cub200"}) == ""
+    assert known.missing({**base, "dataset": "cub200@cobum"}) == "dataset variant not implemented: 'cub200@cobum'"
+    assert known.missing({**base, "dataset": "celeba"}) == "dataset not implemented: 'celeba'"

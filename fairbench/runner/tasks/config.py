@@ -171,14 +171,15 @@ def dataset_name(value: Any) -> str:
     and its cells render not run with the reason; on the command line it is still a one-line error."""
     if not isinstance(value, str) or not value:
         raise refuse("dataset", f"expected name[@variant], got {value!r}", "a registered dataset (fairbench list datasets)")
+    gap = sources.unregistered_dataset(value)
+    if not gap:
+        return value
     known = sources.datasets()
     name, _, variant = value.partition("@")
-    if name not in known:  # the registry's own wording (datasets.parse_dataset_name)
+    if gap == "dataset":  # the registry's own wording (datasets.parse_dataset_name)
         raise NotImplementedHere([name], f"unknown dataset '{name}'; known: {', '.join(sorted(known)) or '(none)'}")
-    if (variant or "default") not in known[name]:
-        listed = ", ".join(f"{name}@{v}" if v != "default" else name for v in sorted(known[name]))
-        raise NotImplementedHere([value], f"unknown variant '{variant or 'default'}' of dataset '{name}'; known: {listed}")
-    return value
+    listed = ", ".join(f"{name}@{v}" if v != "default" else name for v in sorted(known[name]))
+    raise NotImplementedHere([value], f"unknown variant '{variant or 'default'}' of dataset '{name}'; known: {listed}")
 
 
 def metric_names(value: Any, task: str, provided: Iterable[str], default: Iterable[str],

@@ -289,7 +289,8 @@ def threshold_confidence_member_rate(p_forget, y_forget, p_retain, y_retain, p_t
         return out
     threshold, direction, accuracy = best_threshold(x, lab)
     member = x_forget >= threshold if direction > 0 else x_forget < threshold
-    out.update(member_rate=float(np.mean(member)), efficacy=1.0 - float(np.mean(member)), threshold=threshold,
+    rate = float(np.mean(member))
+    out.update(member_rate=rate, efficacy=1.0 - rate, threshold=threshold,
                direction=direction, shadow_accuracy=accuracy)
     return out
 

@@ -29,7 +29,6 @@ flip. Every part is a parameter.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 from typing import Any, Sequence
@@ -41,6 +40,7 @@ from torch.nn import functional as F
 
 from ...core import settings
 from ...core.errors import FairbenchError
+from ...core.hashing import sha256_file
 from .._checks import check_choice, check_nonnegative, check_positive
 from .._random import seed_from, torch_seeded
 from .._threads import limited_threads
@@ -218,11 +218,7 @@ def _check_hash_prefix(path: Path) -> None:
     """torchvision's file names carry the first hex digits of the file's SHA-256 (``resnet18-f37072fd.pth``);
     torch checks them only while downloading, so a cached copy is checked here."""
     prefix = path.stem.rsplit("-", 1)[-1]
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    if not digest.hexdigest().startswith(prefix):
+    if not sha256_file(path).startswith(prefix):
         raise FairbenchError(f"{path} does not match the SHA-256 prefix {prefix} in its name; delete it and fetch it again")
 
 

@@ -64,8 +64,15 @@ class ReadThrough(Registry[T]):
     def __init__(self, registered: Registry[T], modules: Callable[[], Mapping[str, str]], package: str):
         super().__init__(registered.kind)
         self._registered = registered
-        self._modules = modules
+        self._read_modules = modules
+        self._module_of: Mapping[str, str] | None = None
         self._package = package
+
+    def _modules(self) -> Mapping[str, str]:
+        """``modules()``, read once: the sources it reads do not change under a running process."""
+        if self._module_of is None:
+            self._module_of = self._read_modules()
+        return self._module_of
 
     def register(self, name: str, obj: T | None = None) -> Any:
         return self._registered.register(name, obj)

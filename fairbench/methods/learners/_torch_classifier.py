@@ -142,6 +142,13 @@ def row_chunks(x: torch.Tensor, values: int = ROW_CHUNK_VALUES) -> Iterator[slic
         yield slice(start, start + step)
 
 
+def chunked_forward(network: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """``network(x)`` over :func:`row_chunks` of ``x``, without gradients and without touching the network's
+    mode: one pass for a table, bounded activations for images (an empty ``x`` passes through once)."""
+    with torch.no_grad():
+        return torch.cat([network(x[rows]) for rows in row_chunks(x)]) if len(x) else network(x)
+
+
 def on_device(t: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     """``t`` on ``like``'s device (the same tensor when it is there already)."""
     return t.to(like.device)

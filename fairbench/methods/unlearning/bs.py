@@ -23,7 +23,7 @@ from torch.nn import functional as F
 from ...datasets.base import Split
 from .._checks import check_choice, check_positive
 from ..learners._torch_classifier import (
-    batches, check_torch_classifier, descend, frozen_copy, optimiser, row_chunks, smallest_batch,
+    batches, check_torch_classifier, chunked_forward, descend, frozen_copy, optimiser, row_chunks, smallest_batch,
     split_tensors, student_copy,
 )
 from .._random import torch_generator
@@ -63,8 +63,7 @@ class BoundaryShrink(Unlearner):
 
     def shrink_labels(self, teacher: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         adversarial = fgsm(teacher, x, y, float(self.epsilon))
-        with torch.no_grad():
-            logits = torch.cat([teacher(adversarial[rows]) for rows in row_chunks(adversarial)] or [teacher(adversarial)])
+        logits = chunked_forward(teacher, adversarial)
         return nearest_incorrect(logits, y) if self.label == "nbi" else logits.argmax(dim=1)
 
     @limited_threads()

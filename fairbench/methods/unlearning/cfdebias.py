@@ -51,8 +51,8 @@ from ...datasets.base import Split
 from . import _cchvae, _headtails
 from .._checks import check_choice, check_nonnegative, check_positive
 from ..learners._torch_classifier import (
-    batches, check_torch_classifier, cycling, descend, frozen_copy, kl_teacher_student, optimiser, split_tensors,
-    student_copy,
+    batches, check_torch_classifier, chunked_forward, cycling, descend, frozen_copy, kl_teacher_student, optimiser,
+    split_tensors, student_copy,
 )
 from .._random import torch_generator
 from .._threads import limited_threads
@@ -243,13 +243,13 @@ class CounterfactualDebiasing(Unlearner):
                 cf = _cchvae.search(classify, self.vae_, xf, mask_f, gen, **{**CF_SEARCH, **(self.cf_search or {})})
         cf_seconds = time.perf_counter() - cf_start
 
-        with torch.no_grad():
+        with torch.no_grad():  # whole-set teacher passes in row chunks: one for a table, bounded for images
             xr_int = intervene(xr, mask_r, yr)
             xf_int = intervene(xf, mask_f, yf)
-            target_f = teacher(intervene(cf.x, mask_f, yf))
-            target_r = teacher(xr_int)
-            class_f = teacher(xf).argmax(dim=1)
-            class_r = teacher(xr).argmax(dim=1)
+            target_f = chunked_forward(teacher, intervene(cf.x, mask_f, yf))
+            target_r = chunked_forward(teacher, xr_int)
+            class_f = chunked_forward(teacher, xf).argmax(dim=1)
+            class_r = chunked_forward(teacher, xr).argmax(dim=1)
         has_cf = cf.found
 
         opt = optimiser(student.parameters(), self.optimizer, float(self.lr))

@@ -29,7 +29,7 @@ from torch.nn import functional as F
 
 from ...datasets.base import Split
 from .._checks import check_choice, check_positive
-from ..learners._torch_classifier import check_torch_classifier, frozen_copy, row_chunks, split_tensors
+from ..learners._torch_classifier import check_torch_classifier, chunked_forward, frozen_copy, split_tensors
 from .._random import torch_generator
 from .._threads import limited_threads
 from ..base import MethodEntry, Unlearner
@@ -40,8 +40,7 @@ PARAMETERS = ("all", "head")
 
 def body_features(network: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
     """The (eval-mode) body's penultimate features of ``x``, in chunks of rows."""
-    with torch.no_grad():
-        return torch.cat([network.body(x[rows]) for rows in row_chunks(x)])
+    return chunked_forward(network.body, x)
 
 
 def conjugate_gradient(hvp: Callable[[torch.Tensor], torch.Tensor], b: torch.Tensor, iterations: int,

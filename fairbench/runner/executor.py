@@ -32,20 +32,36 @@ class SerialExecutor:
 
 
 class DependencyGate:
-    """Which of a list of jobs may start: those whose dependencies in the list have all finished."""
+    """Which of a list of jobs may start: those whose dependencies in the list have all finished. Each job
+    counts its unfinished dependencies and is released when the last one finishes, so a plan of n jobs
+    costs O(n + edges), not a scan of every waiting job after each one finishes."""
 
     def __init__(self, jobs: Iterable[Job]):
-        self.waiting = list(jobs)
-        self.unfinished = {job.key for job in self.waiting}
+        jobs = list(jobs)
+        listed = {job.key for job in jobs}
+        self._blocking: dict[int, int] = {}  # position in the list -> dependencies not finished yet
+        self._dependants: dict[str, list[tuple[int, Job]]] = {}
+        self._released: list[tuple[int, Job]] = []
+        for position, job in enumerate(jobs):
+            deps = {dep.key for _, dep in job.needs if dep.key in listed}
+            for key in deps:
+                self._dependants.setdefault(key, []).append((position, job))
+            if deps:
+                self._blocking[position] = len(deps)
+            else:
+                self._released.append((position, job))
 
     def ready(self) -> list[Job]:
-        ready = [job for job in self.waiting if not any(dep.key in self.unfinished for _, dep in job.needs)]
-        started = {job.key for job in ready}
-        self.waiting = [job for job in self.waiting if job.key not in started]
+        """The jobs released since the last call, in the list's order."""
+        ready = [job for _, job in sorted(self._released, key=lambda item: item[0])]
+        self._released = []
         return ready
 
     def finished(self, job: Job) -> None:
-        self.unfinished.discard(job.key)
+        for position, dependant in self._dependants.pop(job.key, []):
+            self._blocking[position] -= 1
+            if self._blocking[position] == 0:
+                self._released.append((position, dependant))
 
 
 class ProcessExecutor:

@@ -1,4 +1,5 @@
-"""retain_test_accuracy / forget_test_accuracy: test rows of the retained / forgotten classes (cfdebias 6.10)."""
+"""retain_test_accuracy / forget_test_accuracy: test rows of the retained / forgotten classes (cfdebias 6.10);
+retained_class_accuracy: the D_r rows of a partly deleted class (cfdebias Fig. 6 text)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from fairbench.runner.tasks.evaluation import Inputs, evaluate
 
 retain_test_accuracy = METRICS.get("retain_test_accuracy").fn
 forget_test_accuracy = METRICS.get("forget_test_accuracy").fn
+retained_class_accuracy = METRICS.get("retained_class_accuracy").fn
 
 Y_TEST = np.array([0, 0, 1, 1, 2, 2, 3])
 PRED = np.array([0, 1, 1, 1, 0, 2, 0])
@@ -49,3 +51,15 @@ def test_the_evaluator_gives_them_the_retain_and_forget_labels():
     out = evaluate(["retain_test_accuracy", "forget_test_accuracy"],
                    Inputs({"test": test, "retain": retain, "forget": forget}, Constant()))
     assert out == {"retain_test_accuracy": pytest.approx(2 / 3), "forget_test_accuracy": 0.0}
+
+
+def test_retained_class_accuracy_reads_the_remaining_rows_of_the_deleted_class():
+    # class 2 partly deleted: its two rows left in D_r are judged, not the other classes' rows
+    y_retain = np.array([0, 1, 2, 2, 3])
+    pred_retain = np.array([1, 1, 2, 0, 0])
+    assert retained_class_accuracy(y_retain, pred_retain, np.array([2, 2])) == pytest.approx(1 / 2)
+    # a fully deleted class leaves no such row: nan with a warning, never a silent 0 or 1
+    with pytest.warns(RuntimeWarning, match="retain split holds no row of those classes"):
+        assert np.isnan(retained_class_accuracy(np.array([0, 1]), np.array([0, 1]), np.array([2])))
+    with pytest.warns(RuntimeWarning, match="no such class"):
+        assert np.isnan(retained_class_accuracy(y_retain, pred_retain, np.array([], dtype=np.int64)))

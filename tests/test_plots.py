@@ -46,3 +46,39 @@ def test_the_legend_clears_every_axis_label(tmp_path):
     for ax in fig.axes:
         assert legend.y1 < ax.xaxis.label.get_window_extent(renderer).y0
         assert legend.y1 < ax.get_tightbbox(renderer).y0
+
+
+def _scatter_toy(tmp_path, values, plot: str):
+    from fairbench.specs import load_spec
+    from tests import test_fairunlearn_task as toy_module
+
+    _, results = _toy(tmp_path, values)  # writes the toy spec with its line plot: replaced below
+    (tmp_path / "t1.yaml").write_text(toy_module.TOY.split("plot:")[0] + plot)
+    return load_spec(tmp_path / "t1.yaml"), results
+
+
+def test_a_scatter_puts_each_row_at_its_two_columns_with_error_bars(tmp_path):
+    import numpy as np
+
+    values = {("a", "g1-1"): [0.1, 0.3], ("a", "g1-2"): [0.5, 0.5], ("b", "g1-1"): [0.7], ("b", "g1-2"): None}
+    plot = "plot:\n  kind: scatter\n  x: {column: g1-1, label: first}\n  y: {column: g1-2}\n  panels: {rows: none}\n"
+    table, results = _scatter_toy(tmp_path, values, plot)
+    ax = draw_figure(table, results)[0].axes[0]
+    assert [bars.get_label() for bars in ax.containers] == ["A"]  # b has no record in the y column: left out
+    point, _, _ = ax.containers[0]
+    assert np.allclose(point.get_xydata(), [[0.2, 0.5]])  # the mean over seeds
+    assert ax.get_xlabel() == "first" and ax.get_ylabel() == "g1-2"
+    assert ax.collections  # the x error bar of a's two seeds
+
+
+def test_a_scatter_without_points_says_so_and_a_bad_column_is_refused(tmp_path):
+    import pytest
+
+    from fairbench.core.errors import FairbenchError
+
+    plot = "plot:\n  kind: scatter\n  x: {column: g1-1}\n  y: {column: g1-2}\n  panels: {rows: none}\n"
+    table, results = _scatter_toy(tmp_path, {}, plot)
+    assert _texts(draw_figure(table, results)[0].axes[0]) == [NO_DATA]
+    table, results = _scatter_toy(tmp_path, {}, plot.replace("column: g1-2", "column: nosuch"))
+    with pytest.raises(FairbenchError, match="plot.y.column"):
+        draw_figure(table, results)

@@ -15,6 +15,18 @@ A table whose cells are the points of a paper's figure says how to draw it::
 
 Each line is a row; its points are the columns of a panel, at x = the value at ``x.key`` (a dotted
 path) in the cell's run configuration. Cells without records are left out of the line.
+
+A trade-off between two columns (``kind: scatter``) draws each row as one point per panel::
+
+    plot:
+      file: table2-tradeoff
+      kind: scatter
+      x: {column: RA, label: RA}     # the point's x and y are the row's cells of these two columns,
+      y: {column: DP, label: DP drop (%)}   # with mean ± std error bars
+      size: {column: Time}           # optional: marker area grows with this column's value
+      panels: {rows: row_groups}     # a panel per row group (default), or none: one panel
+
+A row without a record in either column is left out of its panel.
 """
 
 from __future__ import annotations
@@ -82,6 +94,10 @@ def draw_figure(table: TableSpec, results: dict[tuple[str, str], CellResult]):
     spec, row_items = _plot_section(table)
     if not spec:
         return None, None
+    if spec.get("kind", "lines") == "scatter":
+        return _draw_scatter(table, results, spec, row_items)
+    if spec.get("kind", "lines") != "lines":
+        raise FairbenchError(f"{table.path}: plot.kind must be lines or scatter, not {spec['kind']!r}")
     import matplotlib
 
     matplotlib.use("Agg")
@@ -99,17 +115,8 @@ def draw_figure(table: TableSpec, results: dict[tuple[str, str], CellResult]):
     row_order = {row.id: index for index, row in enumerate(table.rows)}
 
     panel_list = [(rg, rows, cg, columns) for rg, rows in row_blocks for cg, columns in column_blocks]
-    wrap = int(panels.get("wrap") or len(column_blocks))
-    ncols = min(wrap, len(panel_list))
-    nrows = math.ceil(len(panel_list) / ncols)
-    # constrained layout keeps the figure legend ("outside") clear of every axis label
-    fig, axes = plt.subplots(nrows, ncols, figsize=(3.6 * ncols, 2.9 * nrows + 0.6), squeeze=False,
-                             layout="constrained")
-    for ax in axes.flat[len(panel_list):]:
-        ax.set_visible(False)
-    for k, (row_group, rows, column_group, columns) in enumerate(panel_list):
-        i, j = divmod(k, ncols)
-        ax = axes[i][j]
+    fig, axes = _panels(plt, len(panel_list), int(panels.get("wrap") or len(column_blocks)))
+    for ax, (row_group, rows, column_group, columns) in zip(axes.flat, panel_list):
         ax.set_title(" / ".join(t for t in (row_group, column_group) if t), fontsize=9)
         lines: list[tuple[Any, list[tuple]]] = []
         for row in rows:
@@ -145,9 +152,7 @@ def draw_figure(table: TableSpec, results: dict[tuple[str, str], CellResult]):
                 ax.fill_between(xs, [p[1] - p[2] for p in points], [p[1] + p[2] for p in points],
                                 color=line.get_color(), alpha=0.15, linewidth=0)
         if not panel_xs:  # nothing ran for this panel: say so rather than draw empty axes
-            ax.text(0.5, 0.5, NO_DATA, transform=ax.transAxes, ha="center", va="center", fontsize=9, color="0.4")
-            ax.set_xticks([])
-            ax.set_yticks([])
+            _no_data(ax)
             continue
         ax.set_xscale(x_spec.get("scale", "linear"))
         if len(panel_xs) <= MAX_DATA_TICKS:  # few settings swept: tick exactly those, not round numbers between
@@ -158,6 +163,30 @@ def draw_figure(table: TableSpec, results: dict[tuple[str, str], CellResult]):
         ax.set_ylabel(row_group or y_spec.get("label", ""), fontsize=8)
         ax.tick_params(labelsize=7)
         ax.grid(alpha=0.3)
+    _legend_and_title(fig, axes, table)
+    return fig, spec
+
+
+def _panels(plt, count: int, wrap: int):
+    """A figure with ``count`` panels, ``wrap`` to a figure row; the unused axes hidden."""
+    ncols = min(wrap, count)
+    nrows = math.ceil(count / ncols)
+    # constrained layout keeps the figure legend ("outside") clear of every axis label
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.6 * ncols, 2.9 * nrows + 0.6), squeeze=False,
+                             layout="constrained")
+    for ax in axes.flat[count:]:
+        ax.set_visible(False)
+    return fig, axes
+
+
+def _no_data(ax) -> None:
+    ax.text(0.5, 0.5, NO_DATA, transform=ax.transAxes, ha="center", va="center", fontsize=9, color="0.4")
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def _legend_and_title(fig, axes, table: TableSpec) -> None:
+    """One legend for the figure (each label once, in the order first drawn) and the table's title."""
     handles, labels = {}, []
     for ax in axes.flat:
         for handle, label in zip(*ax.get_legend_handles_labels()):
@@ -168,7 +197,68 @@ def draw_figure(table: TableSpec, results: dict[tuple[str, str], CellResult]):
         fig.legend([handles[k] for k in labels], labels, loc="outside lower center", ncol=min(len(labels), 4),
                    fontsize=8, frameon=False)
     fig.suptitle(f"{table.ref}: {table.title}", fontsize=10)
+
+
+def _axis_column(table: TableSpec, spec: dict[str, Any], axis: str) -> str:
+    column = (spec.get(axis) or {}).get("column")
+    if column not in {c.id for c in table.columns}:
+        raise FairbenchError(f"{table.path}: plot.{axis}.column must name one of the table's columns, not {column!r}")
+    return column
+
+
+def _draw_scatter(table: TableSpec, results: dict[tuple[str, str], CellResult], spec: dict[str, Any],
+                  row_items: dict[str, dict[str, Any]]):
+    """``kind: scatter``: per panel (row group), each row one point at (its x column, its y column) with
+    std error bars; marker area from the ``size`` column when given (scaled to the largest in the figure)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    x_column, y_column = _axis_column(table, spec, "x"), _axis_column(table, spec, "y")
+    size_column = _axis_column(table, spec, "size") if spec.get("size") else None
+    panels = spec.get("panels") or {}
+    row_blocks = table.groups(table.rows) if panels.get("rows", "row_groups") == "row_groups" else [(None, table.rows)]
+    styles = spec.get("styles") or {}
+    row_order = {row.id: index for index, row in enumerate(table.rows)}
+
+    def cell(row_id: str, column: str) -> CellResult | None:
+        result = results.get((row_id, column))
+        return result if result is not None and result.value is not None and result.records else None
+
+    sizes = [cell(r.id, size_column).value for r in table.rows if size_column and cell(r.id, size_column)]
+    largest = max((abs(v) for v in sizes), default=0.0) or 1.0
+    fig, axes = _panels(plt, len(row_blocks), int(panels.get("wrap") or min(len(row_blocks), 3)))
+    for ax, (row_group, rows) in zip(axes.flat, row_blocks):
+        ax.set_title(row_group or "", fontsize=9)
+        drawn = 0
+        for row in rows:
+            x, y = cell(row.id, x_column), cell(row.id, y_column)
+            if x is None or y is None:
+                continue
+            style = {"marker": MARKERS[row_order[row.id] % len(MARKERS)], "markersize": 6, "linestyle": "none",
+                     "capsize": 2, "elinewidth": 0.8}
+            names = row_items.get(row.id, {}).get("style", [])
+            for name in ([names] if isinstance(names, str) else list(names)) + [row.id, row.label]:
+                style.update(styles.get(name, {}))
+            size = cell(row.id, size_column) if size_column else None
+            if size is not None:  # area, not radius, proportional to the value
+                style["markersize"] = 4 + 14 * math.sqrt(abs(size.value) / largest)
+            ax.errorbar(x.value, y.value, xerr=_finite(x.std), yerr=_finite(y.std), label=row.label, **style)
+            drawn += 1
+        if not drawn:
+            _no_data(ax)
+            continue
+        ax.set_xlabel(spec["x"].get("label", x_column), fontsize=8)
+        ax.set_ylabel(spec["y"].get("label", y_column), fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.grid(alpha=0.3)
+    _legend_and_title(fig, axes, table)
     return fig, spec
+
+
+def _finite(value: float | None) -> float | None:
+    return None if value is None or math.isnan(value) else value
 
 
 def plot_table(table: TableSpec, results: dict[tuple[str, str], CellResult], out_dir: Path | str) -> list[Path]:

@@ -218,8 +218,10 @@ def _group_counts(splits: dict[str, Split], class_names: list[str], group_names:
 def _dataset(loaded: Loaded, rows: dict[str, np.ndarray], split: str, meta: dict) -> Dataset:
     class_names = [_side(loaded.target, 0), _side(loaded.target, 1)]
     groups = {0: _side(loaded.sensitive, 0), 1: _side(loaded.sensitive, 1)}
-    splits = {name: with_groups(part, loaded.s[part.index]) for name, ids in rows.items()
-              for part in [limit_rows(Split(X=loaded.images[ids], y=loaded.y[ids], index=ids), loaded.limit, 2)]}
+    splits = {}
+    for name, ids in rows.items():
+        part = limit_rows(Split(X=loaded.images[ids], y=loaded.y[ids], index=ids), loaded.limit, 2)
+        splits[name] = with_groups(part, loaded.s[part.index])
     notes = [f"{split}; X uint8 (n, {loaded.size}, {loaded.size}, 3): centre crop {loaded.crop}, bilinear resize",
              f"y = {loaded.target} (1 where {ATTRIBUTES} says 1), s = {loaded.sensitive}"]
     if loaded.limit is not None:

@@ -257,7 +257,7 @@ def load_cobum(paths: dict[str, Path], seed: int = 0, **params) -> Dataset:
     splits, bins, cuts = _pose_splits(decoded, rows)
     splits = {name: with_groups(split, bins[split.index]) for name, split in splits.items()}
     concepts = load_concepts()
-    pose_meta = {"names": list(POSE_NAMES), "cuts": list(cuts),
+    pose_meta = {"names": dict(enumerate(POSE_NAMES)), "cuts": list(cuts),
                  "measure": "bounding-box area / image area of the original image (bounding_boxes.txt)",
                  "rule": "0 close-up: area >= cuts[1]; 1 mid-range; 2 distant: area < cuts[0]; cuts = tertiles "
                          "on the training split", "forget": "bin 2 (distant) -> D_f [reconstructed, cobum.md 6.9]"}

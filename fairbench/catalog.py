@@ -158,7 +158,7 @@ class Catalog:
         if task is not None and task not in self.tasks:
             return f"task not implemented: '{task}'"
         dataset = run.get("dataset")
-        if isinstance(dataset, str) and dataset:  # a spec may name a loader ahead of it (cobum's celeba, cub200@cobum)
+        if isinstance(dataset, str) and dataset:  # a spec may name a loader ahead of it (as cobum's table2 did)
             gap = unregistered_dataset(dataset)
             if gap == "dataset":
                 return f"dataset not implemented: '{dataset.partition('@')[0]}'"

@@ -127,6 +127,25 @@ def _clear_loaded() -> None:
 
 
 @pytest.fixture()
+def own_table(tmp_path, monkeypatch):
+    """``own_table(spec_text)`` -> ``"paper:table"``: a table spec of the test's own, which ``reproduce`` finds
+    (``FAIRBENCH_BENCHMARKS`` points at a folder holding only it)."""
+    import yaml
+
+    root = tmp_path / "own-benchmarks"
+
+    def write(text: str) -> str:
+        fields = yaml.safe_load(text)
+        folder = root / fields["paper"]
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"{fields['table']}.yaml").write_text(text)
+        monkeypatch.setenv("FAIRBENCH_BENCHMARKS", str(root))
+        return f"{fields['paper']}:{fields['table']}"
+
+    return write
+
+
+@pytest.fixture()
 def cli(capsys, monkeypatch):
     """Run the CLI in-process: ``code, out, err = cli("run", "--method", ...)``."""
     from fairbench import cli as cli_module

@@ -235,5 +235,6 @@ def test_a_run_naming_a_dataset_or_variant_without_a_loader_is_reported_missing(
     known = catalog()
     base = {"task": "unlearn", "method": "retrain"}
     assert known.missing({**base, "dataset": "cub200"}) == ""
-    assert known.missing({**base, "dataset": "cub200@cobum"}) == "dataset variant not implemented: 'cub200@cobum'"
-    assert known.missing({**base, "dataset": "celeba"}) == "dataset not implemented: 'celeba'"
+    assert known.missing({**base, "dataset": "cub200@cobum"}) == ""
+    assert known.missing({**base, "dataset": "cub200@nosuch"}) == "dataset variant not implemented: 'cub200@nosuch'"
+    assert known.missing({**base, "dataset": "imagenet"}) == "dataset not implemented: 'imagenet'"

@@ -435,7 +435,7 @@ columns:
 """
 
 
-def test_missing_image_data_names_the_command_that_obtains_it(fb_env_no_data, cli, monkeypatch):
+def test_missing_image_data_names_the_command_that_obtains_it(fb_env_no_data, cli, own_table):
     code, out, _ = cli("list", "datasets")
     flat = " ".join(out.split())
     assert code == 0 and "cifar100 manual" in flat and "`fairbench download cifar100 --from DIR`" in flat
@@ -443,11 +443,7 @@ def test_missing_image_data_names_the_command_that_obtains_it(fb_env_no_data, cl
     code, _, err = cli("run", "--method", "dnn", "--dataset", "cifar100", "--set", "task=train_base")
     assert code == 2 and "dataset cifar100 is not available here" in err
     assert "`fairbench download cifar100 --from DIR`" in " ".join(err.split())
-    benchmarks = fb_env_no_data / "benchmarks" / "vis"
-    benchmarks.mkdir(parents=True)
-    (benchmarks / "missing.yaml").write_text(MISSING_SPEC)
-    monkeypatch.setenv("FAIRBENCH_BENCHMARKS", str(fb_env_no_data / "benchmarks"))
-    code, out, _ = cli("reproduce", "vis:missing")
+    code, out, _ = cli("reproduce", own_table(MISSING_SPEC))
     flat = " ".join(out.split())
     assert code == 3  # the project's exit for cells left without a result (README: exit codes)
     for name, archive in (("cifar100", "cifar-100-python.tar.gz"), ("cub200", "CUB_200_2011.tgz")):

@@ -18,6 +18,7 @@ import io
 import stat
 import tarfile
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Callable, Iterable, Iterator
@@ -127,6 +128,27 @@ def extract_files(
     finally:
         for tmp, _, _ in staged.values():
             tmp.unlink(missing_ok=True)
+
+
+def iter_zip_files(
+    archive: Path, keep: Callable[[str], bool], limits: ArchiveLimits = ArchiveLimits()
+) -> Iterator[tuple[str, bytes]]:
+    """``(member name, content)`` of every file of a checked zip whose name passes ``keep``, in the zip's
+    order, read into memory (nothing is written); a member that produces more bytes than it declared is
+    refused. DataError when the archive is refused or damaged."""
+    members = checked_members(archive, limits)
+    try:
+        with zipfile.ZipFile(archive) as zf:
+            for name, info in members.items():
+                if name.endswith("/") or not keep(name):
+                    continue
+                with zf.open(info) as source:
+                    data = source.read(info.file_size + 1)
+                if len(data) > info.file_size:
+                    raise DataError(f"member {name!r} produces more than its declared {info.file_size:,} bytes; refused")
+                yield name, data
+    except (zipfile.BadZipFile, EOFError, OSError, zlib.error) as exc:
+        raise DataError(f"{archive} is damaged ({exc})") from None
 
 
 def _copy_limited(zf: zipfile.ZipFile, info: zipfile.ZipInfo, tmp: Path, limits: ArchiveLimits) -> tuple[str, int]:

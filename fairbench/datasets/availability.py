@@ -37,14 +37,9 @@ class ExternalDataset:
     size_bytes: int | None
 
 
-# The image sets of the cobum tables that have no loader yet: large, research-only licences, not mirrored.
-EXTERNAL = {
-    item.name: item
-    for item in (
-        ExternalDataset("celeba", "non-commercial research only",
-                        "https://mmlab.ie.cuhk.edu.hk/projects/CelebA.html", 1_443_490_838),
-    )
-}
+# Datasets a paper's table uses that have no loader here yet, by name: ``fairbench download`` and the
+# listings say where their data comes from. Empty since celeba got its loader (cobum's image sets all have one).
+EXTERNAL: dict[str, ExternalDataset] = {}
 
 
 @dataclass(frozen=True)

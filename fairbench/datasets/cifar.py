@@ -20,6 +20,12 @@ batches concatenated in order for CIFAR-10).
   truck) / animal (the other six), not from a paper.
 
 Parameter ``limit_per_class`` (int, optional): the first ``k`` images of each class in each split.
+
+``cifar10@cobum`` (cobum.md 2.3, 6.7, 6.12): the 60,000 images pooled and split 70/10/20 per class
+(:mod:`._cobum`); the red (255, 0, 0) 4x4 patch at the top-left of the 32x32 image on ``patch_fraction``
+(default 0.9) of the birds (class 2) of the training, validation and test splits; ``s`` = patched 0/1,
+``extra["patched"]`` / ``extra["patched_test"]`` the same per row for the ``patch`` protocol,
+``meta["patch"]`` where the patch is, ``meta["fairness"]`` restricts the DP / EO gaps to the test birds.
 """
 
 from __future__ import annotations
@@ -30,6 +36,8 @@ from pathlib import Path
 import numpy as np
 
 from ..core.errors import DataError
+from ._cobum import (BIAS_SEED, POOLED_SPLIT, RED_PATCH, SPLIT_NAMES, annotation, bias_dataset, check_share,
+                     pooled_split, split_digest, stamp_class)
 from ._images import cached_arrays, check_limit, image_dataset, limit_rows, restricted_unpickle
 from ._preprocessing import check_params
 from .archives import read_tar_members
@@ -43,6 +51,8 @@ _LICENCE = "none stated by the publisher"
 _HOMEPAGE = "https://www.cs.toronto.edu/~kriz/cifar.html"
 IMAGE_SIDE = 32
 RABBIT = 65  # cifar100 fine label of "rabbit" (cfdebias Figure 6)
+BIRD = 2  # cifar10 label of "bird", the class cobum patches (cobum.md 2.3)
+DEFAULT_PATCH_FRACTION = 0.9  # cobum.md 6.7: unknown in the paper; most training birds must carry the patch
 
 
 @dataclass(frozen=True)
@@ -151,13 +161,22 @@ def fine_to_coarse(fine: np.ndarray, coarse: np.ndarray, n_classes: int, where: 
     return mapping
 
 
+def _decoded(layout: CifarLayout, paths: dict[str, Path]) -> dict[str, np.ndarray]:
+    """The archive's arrays, from the decoded-array cache (decoded on first use)."""
+    archive = paths[layout.archive]
+    digest = file_digest(archive, layout.data_file())  # memoised: the download check computed it
+    return cached_arrays(layout.dataset, digest, ("train_X", "train_y", "test_X", "test_y", "class_names"),
+                         lambda: decode_archive(layout, archive), f"{layout.archive} (md5 {digest})")
+
+
+def _cifar10_concepts(class_names: list[str]) -> list[int]:
+    return [0 if name in _CIFAR10_VEHICLES else 1 for name in class_names]
+
+
 def _load(layout: CifarLayout, paths: dict[str, Path], params: dict) -> Dataset:
     opts = check_params(layout.dataset, params, {"limit_per_class": None})
     limit = check_limit(layout.dataset, opts["limit_per_class"])
-    archive = paths[layout.archive]
-    digest = file_digest(archive, layout.data_file())  # memoised: the download check computed it
-    arrays = cached_arrays(layout.dataset, digest, ("train_X", "train_y", "test_X", "test_y", "class_names"),
-                           lambda: decode_archive(layout, archive), f"{layout.archive} (md5 {digest})")
+    arrays = _decoded(layout, paths)
     class_names = [str(n) for n in arrays["class_names"]]
     if layout is CIFAR100:
         concept_names = [str(n) for n in arrays["concept_names"]]
@@ -166,7 +185,7 @@ def _load(layout: CifarLayout, paths: dict[str, Path], params: dict) -> Dataset:
                                         len(class_names), layout.archive)
     else:
         concept_names = list(CIFAR10_CONCEPTS)
-        class_concepts = [0 if name in _CIFAR10_VEHICLES else 1 for name in class_names]
+        class_concepts = _cifar10_concepts(class_names)
     splits = {}
     for split in ("train", "test"):
         y = arrays[f"{split}_y"]
@@ -180,6 +199,43 @@ def _load(layout: CifarLayout, paths: dict[str, Path], params: dict) -> Dataset:
         meta={"split": "official train / test", "reconstructed": False, "limit_per_class": limit,
               "concepts_from": "the files' coarse_labels (20 super-classes)" if layout is CIFAR100
               else "fairbench's grouping: vehicle / animal", "notes": notes},
+    )
+
+
+def load_cifar10_cobum(paths: dict[str, Path], seed: int = 0, **params) -> Dataset:
+    """cobum's CIFAR-10 (cobum.md 2.3): the 60,000 images pooled and split 70/10/20 by class; the red patch
+    on ``patch_fraction`` of the birds of every split; ``s`` = patched (1) or not (0)."""
+    opts = check_params("cifar10", params, {"patch_fraction": DEFAULT_PATCH_FRACTION, "limit_per_class": None})
+    fraction = check_share("cifar10", "patch_fraction", opts["patch_fraction"])
+    limit = check_limit("cifar10", opts["limit_per_class"])
+    arrays = _decoded(CIFAR10, paths)
+    class_names = [str(n) for n in arrays["class_names"]]
+    if len(class_names) != 10 or class_names[BIRD] != "bird":
+        raise DataError(f"{CIFAR10.archive}: class {BIRD} must be 'bird' (batches.meta lists {class_names[:4]}...)")
+    # pooled row ids: the 50,000 training rows in file order, then the 10,000 test rows
+    X = np.concatenate([arrays["train_X"], arrays["test_X"]])
+    y = np.concatenate([arrays["train_y"], arrays["test_y"]])
+    rows = pooled_split(y)
+    rng = np.random.default_rng(BIAS_SEED)
+    splits = {name: stamp_class(limit_rows(Split(X=X[rows[name]], y=y[rows[name]], index=rows[name]), limit, 10),
+                                BIRD, fraction, RED_PATCH, rng)
+              for name in SPLIT_NAMES}
+    notes = [f"{POOLED_SPLIT} of the 60,000 images (index: training file rows 0..49999, then test rows 50000..)",
+             f"red 4x4 patch at the top-left of {fraction:g} of the birds of each split (cobum.md 2.3; the paper's "
+             "X is unknown, 6.7: the default 0.9 keeps most training birds patched, which Hard Unlearning's FA of "
+             "14.1 requires; calibrate with patch_fraction)"]
+    if limit is not None:
+        notes.append(f"limit_per_class={limit}: first {limit} images of each class kept in each split")
+    return bias_dataset(
+        "cifar10", splits, class_names, _cifar10_concepts(class_names), list(CIFAR10_CONCEPTS),
+        fairness={"bias": "patch", "target_class": BIRD, "groups": {0: "unpatched", 1: "patched"},
+                  "gaps_on": "test images of class 2 (bird), patched vs unpatched (cobum.md 4.1)"},
+        sensitive="patched",
+        meta={"split": POOLED_SPLIT, "split_sha256": split_digest(rows), "reconstructed": True,
+              "patch": RED_PATCH.meta(), "patch_fraction": fraction, "patched_class": BIRD, "limit_per_class": limit,
+              "concepts_from": "fairbench's grouping: vehicle / animal", "notes": notes},
+        extra={"patched": annotation(splits["train"], splits["train"].s),
+               "patched_test": annotation(splits["test"], splits["test"].s)},
     )
 
 
@@ -202,5 +258,7 @@ CIFAR10_SOURCE = DatasetSource(
 
 register_dataset(CIFAR100_SOURCE, variants={"default": load_cifar100}, variant_notes={
     "default": "official split, uint8 32x32x3; concepts = the 20 super-classes; limit_per_class=k"})
-register_dataset(CIFAR10_SOURCE, variants={"default": load_cifar10}, variant_notes={
-    "default": "official split, uint8 32x32x3; concepts vehicle / animal; limit_per_class=k"})
+register_dataset(CIFAR10_SOURCE, variants={"default": load_cifar10, "cobum": load_cifar10_cobum}, variant_notes={
+    "default": "official split, uint8 32x32x3; concepts vehicle / animal; limit_per_class=k",
+    "cobum": "cobum.md 2.3: pooled class-stratified 70/10/20 split; red 4x4 patch (top-left) on patch_fraction "
+             "(default 0.9) of the birds of every split; s = patched; limit_per_class=k"})

@@ -26,6 +26,11 @@ label 16), ``index`` = image id - 1, ``class_names`` = the folder names of ``cla
   which the ``pose`` protocol reads.
 
 Parameters: ``image_size`` (int, default 224), ``limit_per_class`` (int, optional).
+
+``cub200@cobum`` (cobum.md 2.2, 6.9, 6.12): the same images and pose bins, but split as the paper's
+"standard 70-10-20": all 11,788 images pooled and split per class (:mod:`._cobum`), the tertile cuts taken
+on that training split; ``s`` = the pose bin on every split, ``meta["pose_bins"]`` says how the bins were
+cut, ``meta["fairness"]`` names the three groups. The validation split is ``extra["validation"]``.
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ from ._images import cached_arrays, check_limit, image_dataset, limit_rows
 from ._preprocessing import check_params
 from .archives import ArchiveLimits, iter_tar_files
 from .base import DataFile, Dataset, DatasetSource, Split
+from ._cobum import POOLED_SPLIT, bias_dataset, pooled_split, split_digest, with_groups
 from ._cub_concepts import load_concepts
 from .download import file_digest
 from .registry import register_dataset
@@ -170,7 +176,18 @@ def pose_bins(area: np.ndarray, cuts: tuple[float, float]) -> np.ndarray:
     return np.where(area >= upper, 0, np.where(area >= lower, 1, 2)).astype(np.int64)
 
 
-def load_default(paths: dict[str, Path], seed: int = 0, **params) -> Dataset:
+@dataclass
+class Decoded:
+    """The decoded archive: images, labels, official split flags, boxes and each box's normalised area."""
+
+    size: int
+    limit: int | None
+    arrays: dict[str, np.ndarray]
+    class_names: list[str]
+    area: np.ndarray  # w * h / (W * H) of the original image, per image id - 1
+
+
+def _decoded(paths: dict[str, Path], params: dict) -> Decoded:
     opts = check_params(NAME, params, {"image_size": DEFAULT_SIZE, "limit_per_class": None})
     size = opts["image_size"]
     if isinstance(size, bool) or not isinstance(size, int) or not 8 <= size <= 1024:
@@ -181,38 +198,86 @@ def load_default(paths: dict[str, Path], seed: int = 0, **params) -> Dataset:
     arrays = cached_arrays(NAME, f"{digest}-{size}", ("X", "y", "is_train", "boxes", "original_size", "class_names"),
                            lambda: decode_archive(archive, size), f"{ARCHIVE} (md5 {digest}), resized to {size}x{size}")
     class_names = [str(n) for n in arrays["class_names"]]
-    concepts = load_concepts()
-    if class_names != concepts.class_names:
+    if class_names != load_concepts().class_names:
         raise DataError(f"{NAME}: classes.txt of {archive} does not list the 200 classes of the concept map "
-                        f"({concepts.path.name}); is it the CUB-200-2011 archive?")
+                        f"({load_concepts().path.name}); is it the CUB-200-2011 archive?")
     width, height = arrays["original_size"][:, 0], arrays["original_size"][:, 1]
     area = arrays["boxes"][:, 2] * arrays["boxes"][:, 3] / (width * height)
-    is_train = arrays["is_train"].astype(bool)
-    cuts = tuple(float(q) for q in np.quantile(area[is_train], [1 / 3, 2 / 3]))
-    bins = pose_bins(area, cuts)
-    rows = np.arange(len(arrays["y"]), dtype=np.int64)
-    splits, pose = {}, {}
-    for split, mask in (("train", is_train), ("test", ~is_train)):
-        full = Split(X=arrays["X"][mask], y=arrays["y"][mask].astype(np.int64), index=rows[mask])
-        kept = limit_rows(full, limit, len(class_names))
-        splits[split] = kept
-        pose["pose" if split == "train" else "pose_test"] = Split(
-            X=arrays["boxes"][kept.index], y=bins[kept.index], index=kept.index)
-    notes = [f"official train_test_split.txt; X uint8 (n, {size}, {size}, 3), bilinear resize, aspect not kept",
+    return Decoded(size, limit, arrays, class_names, area)
+
+
+def _pose_splits(decoded: Decoded, members: dict[str, np.ndarray]) -> tuple[dict[str, Split], np.ndarray, tuple]:
+    """The splits (image ids - 1 of each in ``members``, the first being the training split), limited per class;
+    the pose bin of every image, by tertiles of the box area over the (unlimited) training split."""
+    arrays = decoded.arrays
+    cuts = tuple(float(q) for q in np.quantile(decoded.area[members["train"]], [1 / 3, 2 / 3]))
+    bins = pose_bins(decoded.area, cuts)
+    splits = {name: limit_rows(Split(X=arrays["X"][rows], y=arrays["y"][rows].astype(np.int64), index=rows),
+                               decoded.limit, len(decoded.class_names))
+              for name, rows in members.items()}
+    return splits, bins, cuts
+
+
+def _pose_annotations(decoded: Decoded, splits: dict[str, Split], bins: np.ndarray) -> dict[str, Split]:
+    """``extra["pose"]`` / ``extra["pose_test"]``: ``X`` = the bounding box, ``y`` = the pose bin."""
+    return {key: Split(X=decoded.arrays["boxes"][splits[name].index], y=bins[splits[name].index],
+                       index=splits[name].index)
+            for key, name in (("pose", "train"), ("pose_test", "test"))}
+
+
+def _notes(decoded: Decoded, split: str) -> list[str]:
+    notes = [f"{split}; X uint8 (n, {decoded.size}, {decoded.size}, 3), bilinear resize, aspect not kept",
              "pose bins: tertiles of the normalised box area on the training split (cobum.md 2.2)"]
-    if limit is not None:
-        notes.append(f"limit_per_class={limit}: first {limit} images of each class kept in each split (image-id order)")
+    if decoded.limit is not None:
+        notes.append(f"limit_per_class={decoded.limit}: first {decoded.limit} images of each class kept in each "
+                     "split (image-id order)")
+    return notes
+
+
+def load_default(paths: dict[str, Path], seed: int = 0, **params) -> Dataset:
+    decoded = _decoded(paths, params)
+    is_train = decoded.arrays["is_train"].astype(bool)
+    splits, bins, cuts = _pose_splits(decoded, {"train": np.flatnonzero(is_train), "test": np.flatnonzero(~is_train)})
+    concepts = load_concepts()
     return image_dataset(
-        NAME, splits["train"], splits["test"], class_names, concepts.class_concepts, concepts.concept_names,
-        meta={"split": "official train_test_split.txt", "reconstructed": False, "image_size": size,
-              "limit_per_class": limit, "pose_cuts": list(cuts), "pose_names": list(POSE_NAMES),
-              "concepts_from": f"{concepts.path.name}: {concepts.method}", "notes": notes},
-        extra=pose,
+        NAME, splits["train"], splits["test"], decoded.class_names, concepts.class_concepts, concepts.concept_names,
+        meta={"split": "official train_test_split.txt", "reconstructed": False, "image_size": decoded.size,
+              "limit_per_class": decoded.limit, "pose_cuts": list(cuts), "pose_names": list(POSE_NAMES),
+              "concepts_from": f"{concepts.path.name}: {concepts.method}",
+              "notes": _notes(decoded, "official train_test_split.txt")},
+        extra=_pose_annotations(decoded, splits, bins),
+    )
+
+
+def load_cobum(paths: dict[str, Path], seed: int = 0, **params) -> Dataset:
+    """cobum's CUB-200 (cobum.md 2.2, 6.9, 6.12): pooled class-stratified 70/10/20 split of the 11,788 images,
+    pose bins cut on its training split; ``s`` = pose bin."""
+    decoded = _decoded(paths, params)
+    rows = pooled_split(decoded.arrays["y"])
+    splits, bins, cuts = _pose_splits(decoded, rows)
+    splits = {name: with_groups(split, bins[split.index]) for name, split in splits.items()}
+    concepts = load_concepts()
+    pose_meta = {"names": dict(enumerate(POSE_NAMES)), "cuts": list(cuts),
+                 "measure": "bounding-box area / image area of the original image (bounding_boxes.txt)",
+                 "rule": "0 close-up: area >= cuts[1]; 1 mid-range; 2 distant: area < cuts[0]; cuts = tertiles "
+                         "on the training split", "forget": "bin 2 (distant) -> D_f [reconstructed, cobum.md 6.9]"}
+    return bias_dataset(
+        NAME, splits, decoded.class_names, concepts.class_concepts, concepts.concept_names,
+        fairness={"bias": "pose", "target_class": None, "groups": dict(enumerate(POSE_NAMES)),
+                  "gaps_on": "all test images, per class across the pose bins (cobum.md 4.1)"},
+        sensitive="pose bin",
+        meta={"split": POOLED_SPLIT, "split_sha256": split_digest(rows), "reconstructed": True,
+              "image_size": decoded.size, "limit_per_class": decoded.limit, "pose_cuts": list(cuts),
+              "pose_names": list(POSE_NAMES), "pose_bins": pose_meta,
+              "concepts_from": f"{concepts.path.name}: {concepts.method}", "notes": _notes(decoded, POOLED_SPLIT)},
+        extra=_pose_annotations(decoded, splits, bins),
     )
 
 
 register_dataset(
     SOURCE,
-    variants={"default": load_default},
-    variant_notes={"default": "official split, uint8 RGB resized to image_size (224); 10 concepts; pose bins"},
+    variants={"default": load_default, "cobum": load_cobum},
+    variant_notes={"default": "official split, uint8 RGB resized to image_size (224); 10 concepts; pose bins",
+                   "cobum": "cobum.md 2.2: pooled class-stratified 70/10/20 split; pose bins (tertiles of the box "
+                            "area on its training split) in s; image_size (224), limit_per_class=k"}
 )

@@ -1,4 +1,5 @@
-"""Deletion protocols on labels and sensitive groups: uniform, class, selective_class, subgroup, sequential.
+"""Deletion protocols on labels and sensitive groups: uniform, class, selective_class, subgroup, group_class,
+sequential.
 
 Every protocol is ``fn(dataset, seed, **params) -> Deletion`` with sorted, disjoint int64
 ``forget`` / ``retain`` indices into ``dataset.train`` whose union is every training row. Draws use
@@ -339,4 +340,31 @@ def subgroup(dataset: Dataset, seed: int, *, group, fraction, fraction_of="train
         dataset, forget, "subgroup", seed,
         group=code, group_name=dataset.group_names.get(code), group_selected_as=how, fraction=f,
         fraction_of=fraction_of, n_group=int(len(pool)), m_requested=int(m_requested), cap=cap, capped=capped,
+    )
+
+
+@protocol(
+    "group_class",
+    "a fraction of the training rows of one sensitive group AND one class (cobum CelebA: female and smiling -> D_f)",
+    {
+        "group": "minority | majority | privileged | unprivileged | group code | group name (e.g. female)",
+        "target_class": "class label or class name (e.g. smiling)",
+        "fraction": "share of that group-and-class's training rows to forget, in (0, 1] (default 1 = all of them)",
+    },
+)
+def group_class(dataset: Dataset, seed: int, *, group, target_class, fraction=1.0) -> Deletion:
+    f = check_fraction("group_class", fraction, allow_one=True)
+    s = _discrete_s("group_class", dataset)
+    code, how = resolve_group("group_class", dataset, s, group)
+    label = resolve_class("group_class", dataset, target_class)
+    pool = np.flatnonzero((s == code) & (dataset.train.y == label))
+    if len(pool) == 0:
+        raise FairbenchError(f"protocol 'group_class': dataset '{dataset.name}' has no training rows of group {code} "
+                             f"and class {label}")
+    rng = np.random.default_rng(seed)
+    forget = draw(rng, pool, n_of(f, len(pool)))
+    return finish(
+        dataset, forget, "group_class", seed,
+        group=code, group_name=dataset.group_names.get(code), group_selected_as=how, target_class=label,
+        class_name=class_name(dataset, label), fraction=f, fraction_of="group_class", n_group_class=int(len(pool)),
     )

@@ -1,0 +1,351 @@
+"""Run a table's jobs as Ray tasks, on this machine or on a cluster, with the same records as the local executors.
+
+Each job is one Ray task declaring its resources (one CPU; one GPU for a run whose network may use one,
+when the cluster has GPUs; memory). A task runs :func:`~fairbench.runner.jobs.run_job` against a
+temporary store on its worker into which the records it depends on have been installed from bytes, and
+returns its run folder as bytes (``record.json`` and the artifacts it lists with their sha256), or the
+failure note of a run that produced no record. The driver verifies every file against the record and
+installs the folder into its own store with :meth:`RecordStore.save` (staged, fsynced, renamed), so no
+shared filesystem is needed and ``render`` / ``check`` cannot tell which executor ran a cell. Nothing
+that comes back is unpickled from a results folder: runs travel as JSON and ``.npy``/``.npz`` bytes.
+
+Dependencies become task dependencies: a job is submitted once the jobs it needs have finished, with
+their results' object references as arguments, so Ray ships a base model to the nodes that need it
+and no base model is trained twice. A run of a dependency that failed is failed on the driver with
+that dependency's status, as :func:`run_job` does (nothing is shipped for it).
+
+Faults: a task whose run crashed or whose worker (or node) was lost is submitted again, up to
+``retries`` times (``--retries``, default 2), from the driver, so every retry is counted and ships the
+driver's verified copies of its dependencies (a lost node may have held the first copies); then its
+cell is recorded as crashed with the error and every other cell still runs. Missing data, a method not
+implemented here and an invalid configuration are not retried: they would fail the same way again.
+Ctrl-C cancels the outstanding tasks; finished records are already in the store, and a rerun runs
+only what is missing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+import traceback
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+from ..catalog import catalog
+from ..core import settings
+from ..core.determinism import limit_worker_threads
+from ..core.errors import FairbenchError
+from ..core.status import RunFailure, RunStatus
+from ..store import RECORD, ArtifactError, RecordStore, sha256_of
+from .executor import Tracker, Watch
+from .jobs import Job, Outcome, dependency_failure, run_job
+
+INSTALL_HINT = "pip install -e '.[ray]' in the fairbench checkout, or pip install 'ray>=2.9'"
+DEFAULT_RETRIES = 2
+CPU_TASK_MEMORY_GB = 2.0  # what a tabular or recommender run is given by default (their peaks are well under 1 GB)
+GPU_TASK_MEMORY_GB = 16.0  # an image run: the decoded image cache plus the network and its batches
+RETRIED = (RunStatus.CRASHED,)  # the statuses that may be transient (a bug, an out-of-memory kill, a lost worker)
+# the settings a worker's data loading reads: the driver's are passed to every task, so each node keeps its
+# own verified cache at the same path (created on first use) and reads the same mirror when it sees it
+DATA_SETTINGS = ("FAIRBENCH_DATA", "FAIRBENCH_MIRROR", "FAIRBENCH_OFFLINE", "FAIRBENCH_TRACE_MEMORY")
+
+
+def import_ray():
+    """The ``ray`` module; a user error naming how to install it when it is absent (an optional extra)."""
+    try:
+        import ray
+    except ImportError:
+        raise FairbenchError(f"--executor ray needs Ray, which is not installed; {INSTALL_HINT}") from None
+    return ray
+
+
+@dataclass(frozen=True)
+class ShippedRun:
+    """A run as it travels between the driver and a worker: its folder's files by name (``record.json``
+    and every artifact the record lists), or the failure that left it without a record."""
+
+    status: RunStatus
+    message: str = ""
+    seconds: float = 0.0
+    failure: dict[str, Any] | None = None  # RunFailure.to_json() of a run without a record
+    files: dict[str, bytes] = field(default_factory=dict)
+
+    def outcome(self, job: Job) -> Outcome:
+        failure = RunFailure.from_json(self.failure) if self.failure is not None else None
+        return Outcome(job, self.status, self.message, self.seconds, failure)
+
+
+def crashed(message: str, trace: str = "") -> ShippedRun:
+    failure = RunFailure(RunStatus.CRASHED, message, traceback=trace)
+    return ShippedRun(RunStatus.CRASHED, message, failure=failure.to_json())
+
+
+def read_run(store: RecordStore, group: str, seed: int) -> dict[str, bytes]:
+    """The files of a stored run: its record and each artifact it lists, verified (ArtifactError otherwise)."""
+    record_bytes = (store.run_dir(group, seed) / RECORD).read_bytes()
+    record = json.loads(record_bytes)
+    files = {RECORD: record_bytes}
+    for name in record.get("artifacts") or {}:
+        files[name] = store.load_artifact(group, seed, name, record)
+    return files
+
+
+def install_run(store: RecordStore, group: str, seed: int, files: dict[str, bytes]) -> None:
+    """Write a run that travelled as ``files`` into ``store``, atomically through :meth:`RecordStore.save`,
+    after checking that the files are exactly those its record lists, each with its sha256."""
+    where = store.run_dir(group, seed)
+    try:
+        record = json.loads(files[RECORD])
+    except (KeyError, ValueError) as exc:
+        raise ArtifactError(f"the run {where} came back without a readable record: {exc}") from None
+    listed = record.pop("artifacts", None) or {}
+    artifacts = {name: data for name, data in files.items() if name != RECORD}
+    if set(listed) != set(artifacts):
+        raise ArtifactError(f"the run {where} came back with files {sorted(artifacts)}, its record lists {sorted(listed)}")
+    for name, data in artifacts.items():
+        if sha256_of(data) != listed[name].get("sha256"):
+            raise ArtifactError(f"artifact {name} of the run {where} came back altered: its sha256 differs from its record's")
+    store.save(group, seed, record, artifacts=artifacts)  # the same bytes, so the same listing and record.json
+
+
+def data_settings() -> dict[str, str]:
+    """The driver's data settings to give every task, paths made absolute (a relative one would resolve
+    against the worker's folder)."""
+    values = {name: os.environ[name] for name in DATA_SETTINGS if name in os.environ}
+    values["FAIRBENCH_DATA"] = str(settings.data_dir().resolve())
+    if settings.mirror_dir() is not None:
+        values["FAIRBENCH_MIRROR"] = str(settings.mirror_dir().resolve())
+    return values
+
+
+@contextlib.contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    """``os.environ`` holds ``values`` for :data:`DATA_SETTINGS` (the others unset) inside the block."""
+    saved = {name: os.environ.get(name) for name in DATA_SETTINGS}
+    try:
+        for name in DATA_SETTINGS:
+            os.environ.pop(name, None)
+        os.environ.update(values)
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+_threads_limited = False
+
+
+def run_task(job: Job, data: dict[str, str], *dependencies: ShippedRun) -> ShippedRun:
+    """The body of a Ray task: run ``job`` in a temporary store holding its ``dependencies`` (in the
+    order of ``job.needs``) and return its run as :class:`ShippedRun`; never raises."""
+    global _threads_limited
+    if not _threads_limited:  # as the process pool's initializer does: one BLAS/torch thread per worker
+        limit_worker_threads(1)
+        _threads_limited = True
+    try:
+        with _environment(data), tempfile.TemporaryDirectory(prefix="fairbench-ray-") as scratch:
+            store = RecordStore(Path(scratch))
+            for (_, dependency), shipped in zip(job.needs, dependencies):
+                install_run(store, dependency.group, dependency.seed, shipped.files)
+            outcome = run_job(job, store.root)
+            files = read_run(store, job.group, job.seed) if outcome.status is RunStatus.RAN else {}
+            failure = outcome.failure.to_json() if outcome.failure is not None else None
+            return ShippedRun(outcome.status, outcome.message, outcome.seconds, failure, files)
+    except Exception as exc:  # outside run_job's own guard: shipping a dependency or the result failed
+        detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+        return crashed(f"the Ray task failed: {detail}", traceback.format_exc())
+
+
+def wants_gpu(config: dict[str, Any]) -> bool:
+    """Whether a run names a method with a ``device`` parameter that is not set to ``cpu`` (an image
+    learner under ``auto`` or ``cuda``): such a task asks the cluster for a GPU."""
+    methods = catalog().methods
+
+    def visit(node: Any) -> bool:
+        if isinstance(node, dict):
+            info = methods.get(node.get("method")) if isinstance(node.get("method"), str) else None
+            parameter = info.signature.named().get("device") if info and info.signature else None
+            if parameter is not None:
+                device = (node.get("params") or {}).get("device", parameter.default)
+                if device != "cpu":
+                    return True
+            return any(visit(value) for value in node.values())
+        if isinstance(node, list):
+            return any(visit(value) for value in node)
+        return False
+
+    return visit(config)
+
+
+class RayExecutor:
+    """Jobs as Ray tasks (see the module's docstring). ``address``: None starts a Ray instance on this
+    machine with ``jobs`` CPUs (all cores when ``jobs`` is 1) unless this process is connected to one
+    already; ``auto`` or ``ray://HOST:PORT`` joins an existing cluster, whose workers get this
+    fairbench's code (``py_modules``). ``retries``: submissions after the first of a crashed or lost task."""
+
+    def __init__(self, jobs: int = 1, address: str | None = None, retries: int | None = None,
+                 task_memory_gb: float | None = None):
+        self.ray = import_ray()
+        self.cpus = jobs if jobs > 1 else None
+        self.address = address
+        self.retries = DEFAULT_RETRIES if retries is None else retries
+        if self.retries < 0:
+            raise FairbenchError("--retries must be at least 0")
+        if task_memory_gb is not None and task_memory_gb <= 0:
+            raise FairbenchError("--task-memory must be positive (GB)")
+        self.task_memory_gb = task_memory_gb
+
+    # ------------------------------------------------------------ connection
+    def _connect(self) -> bool:
+        """Connect to (or start) Ray; True when this call did, so :meth:`map` disconnects at its end."""
+        ray = self.ray
+        if ray.is_initialized():
+            return False
+        package = Path(__file__).resolve().parents[1]
+        if self.address is None:  # workers of a local instance import fairbench from where the driver does
+            path = os.pathsep.join(filter(None, [str(package.parent), os.environ.get("PYTHONPATH")]))
+            options = {"num_cpus": self.cpus, "runtime_env": {"env_vars": {"PYTHONPATH": path}}}
+        else:
+            options = {"address": self.address,
+                       "runtime_env": {"py_modules": [str(package)], "excludes": ["__pycache__", "*.pyc"]}}
+        try:
+            ray.init(include_dashboard=False, log_to_driver=False, configure_logging=False, **options)
+        except (ConnectionError, RuntimeError, ValueError) as exc:
+            where = f"the Ray cluster at {self.address}" if self.address else "a local Ray instance"
+            raise FairbenchError(f"cannot connect to {where}: {' '.join(str(exc).split())}") from None
+        return True
+
+    def _options(self, job: Job, gpus: bool) -> dict[str, Any]:
+        gpu = gpus and wants_gpu(job.config)
+        memory = self.task_memory_gb or (GPU_TASK_MEMORY_GB if gpu else CPU_TASK_MEMORY_GB)
+        # Ray retries nothing itself: the driver resubmits, counting each retry (see the module's docstring)
+        return {"num_cpus": 1, "num_gpus": 1 if gpu else 0, "memory": int(memory * 2**30), "max_retries": 0,
+                "name": job.label}
+
+    # ------------------------------------------------------------ running
+    def map(self, jobs: Iterable[Job], store_root: Path, watch: Watch | None = None) -> Iterator[Outcome]:
+        jobs = list(jobs)
+        if not jobs:
+            return
+        ray = self.ray
+        connected_here = self._connect()
+        run = _Run(self, jobs, RecordStore(store_root), Tracker(watch))
+        try:
+            yield from run.outcomes()
+        finally:  # also on Ctrl-C or when the caller stops early: nothing keeps running for nobody
+            run.cancel()
+            if connected_here:
+                ray.shutdown()
+
+
+class _Run:
+    """One :meth:`RayExecutor.map`: the tasks in flight, their attempts, and the references of the
+    finished runs that jobs still to start depend on."""
+
+    def __init__(self, executor: RayExecutor, jobs: list[Job], store: RecordStore, progress: Tracker):
+        from .executor import DependencyGate
+
+        ray = executor.ray
+        self.ray, self.executor, self.store, self.progress = ray, executor, store, progress
+        self.remote = ray.remote(run_task)
+        self.gate = DependencyGate(jobs)
+        self.data = data_settings()
+        self.gpus = ray.cluster_resources().get("GPU", 0) > 0
+        self.in_flight: dict[Any, Job] = {}
+        self.attempts: Counter[tuple[str, int]] = Counter()
+        self.shipped: dict[tuple[str, int], Any] = {}  # dependency key -> reference to its run's bytes
+        self.waiting = Counter(dependency.key for job in jobs for _, dependency in job.needs)  # dependants not started
+
+    def outcomes(self) -> Iterator[Outcome]:
+        ray = self.ray
+        while True:
+            ready = self.gate.ready()
+            while ready:
+                for job in ready:
+                    if dependency_failure(job, self.store) is not None:
+                        # a dependency has no record: run_job fails the job at once, with that dependency's status
+                        yield self._finish(job, run_job(job, self.store.root), was_running=False)
+                    else:
+                        self._submit(job)
+                    self._release_dependencies(job)
+                ready = self.gate.ready()  # the dependants of the jobs just failed here
+            if not self.in_flight:
+                return
+            done, rest = ray.wait(list(self.in_flight), num_returns=1)
+            if rest:  # everything else already finished: one pass over the in-flight list, not one per task
+                more, _ = ray.wait(rest, num_returns=len(rest), timeout=0)
+                done += more
+            for ref in done:
+                job = self.in_flight.pop(ref)
+                shipped = self._result(ref)
+                if shipped.status in RETRIED and self.attempts[job.key] < self.executor.retries:
+                    self.attempts[job.key] += 1
+                    self.progress.retried()
+                    self._submit(job, retry=True)
+                    continue
+                yield self._finish(job, self._install(job, shipped, ref))
+
+    def _result(self, ref: Any) -> ShippedRun:
+        try:
+            return self.ray.get(ref)
+        except self.ray.exceptions.RayError as exc:  # the worker or its node died, or the task was cancelled
+            return crashed(f"the Ray task was lost: {type(exc).__name__}: {' '.join(str(exc).split())[:500]}")
+
+    def _dependency(self, dependency: Job, fresh: bool) -> Any:
+        """The reference that ships ``dependency``'s run to a task: its own task's result when it ran in
+        this map (``fresh``: the driver's stored copy instead), else the driver's stored copy, put once."""
+        reference = None if fresh else self.shipped.get(dependency.key)
+        if reference is None:
+            reference = self.ray.put(ShippedRun(RunStatus.RAN, files=read_run(self.store, dependency.group, dependency.seed)))
+            if not fresh:  # shared by the dependants still to start
+                self.shipped[dependency.key] = reference
+        return reference
+
+    def _submit(self, job: Job, retry: bool = False) -> None:
+        arguments = [self._dependency(dependency, fresh=retry) for _, dependency in job.needs]
+        ref = self.remote.options(**self.executor._options(job, self.gpus)).remote(job, self.data, *arguments)
+        self.in_flight[ref] = job
+        if not retry:
+            self.progress.started()
+
+    def _release_dependencies(self, job: Job) -> None:
+        """Forget a dependency's reference once its last dependant has started (that task holds it; Ray
+        frees the bytes after it): a sweep keeps only the base models still to be used."""
+        for _, dependency in job.needs:
+            self.waiting[dependency.key] -= 1
+            if self.waiting[dependency.key] <= 0:
+                self.waiting.pop(dependency.key, None)
+                self.shipped.pop(dependency.key, None)
+
+    def _install(self, job: Job, shipped: ShippedRun, ref: Any) -> Outcome:
+        """Write what came back into the driver's store (a record, or the failure note run_job would write)."""
+        if shipped.status is RunStatus.RAN:
+            try:
+                install_run(self.store, job.group, job.seed, shipped.files)
+            except ArtifactError as exc:
+                shipped = crashed(str(exc))
+            else:
+                if self.waiting[job.key] > 0:  # dependants still to start take the task's own result
+                    self.shipped[job.key] = ref
+                return shipped.outcome(job)
+        outcome = shipped.outcome(job)
+        self.store.save_failure(job.group, job.seed, job.config, outcome.failure, request=job.request)
+        return outcome
+
+    def _finish(self, job: Job, outcome: Outcome, was_running: bool = True) -> Outcome:
+        self.gate.finished(job)
+        self.progress.finished(outcome, was_running)
+        return outcome
+
+    def cancel(self) -> None:
+        for ref in self.in_flight:
+            with contextlib.suppress(Exception):  # already finished, or Ray is going away
+                self.ray.cancel(ref, force=True)
+        self.in_flight.clear()

@@ -50,13 +50,13 @@ class Tracker:
         self.tally = Tally()
         self._watch = watch
 
-    def started(self, count: int = 1) -> None:
-        self.tally.running += count
-        self._tell()
+    def running(self, count: int) -> None:
+        if count != self.tally.running:
+            self.tally.running = count
+            self._tell()
 
-    def finished(self, outcome: Outcome, was_running: bool = True) -> None:
+    def finished(self, outcome: Outcome) -> None:
         self.tally.done += 1
-        self.tally.running -= was_running
         self.tally.failed += outcome.status is not RunStatus.RAN
         self._tell()
 
@@ -76,8 +76,9 @@ class SerialExecutor:
     def map(self, jobs: Iterable[Job], store_root: Path, watch: Watch | None = None) -> Iterator[Outcome]:
         progress = Tracker(watch)
         for job in jobs:  # in order: dependencies come first
-            progress.started()
+            progress.running(1)
             outcome = run_job(job, store_root)
+            progress.running(0)
             progress.finished(outcome)
             yield outcome
 
@@ -133,13 +134,14 @@ class ProcessExecutor:
             while True:
                 for job in gate.ready():
                     running[pool.submit(run_job, job, store_root)] = job
-                    progress.started()
+                progress.running(min(len(running), self.workers))  # the others wait in the pool's queue
                 if not running:
                     break
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
                 for future in done:
                     gate.finished(running.pop(future))
                     outcome = future.result()
+                    progress.running(min(len(running), self.workers))
                     progress.finished(outcome)
                     yield outcome
 

@@ -27,10 +27,12 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import tempfile
+import time
 import traceback
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator
@@ -41,13 +43,14 @@ from ..core.determinism import limit_worker_threads
 from ..core.errors import FairbenchError
 from ..core.status import RunFailure, RunStatus
 from ..store import RECORD, ArtifactError, RecordStore, sha256_of
-from .executor import Tracker, Watch
+from .executor import DependencyGate, Tracker, Watch
 from .jobs import Job, Outcome, dependency_failure, run_job
 
 INSTALL_HINT = "pip install -e '.[ray]' in the fairbench checkout, or pip install 'ray>=2.9'"
 DEFAULT_RETRIES = 2
 CPU_TASK_MEMORY_GB = 2.0  # what a tabular or recommender run is given by default (their peaks are well under 1 GB)
 GPU_TASK_MEMORY_GB = 16.0  # an image run: the decoded image cache plus the network and its batches
+MIN_WINDOW = 4  # tasks kept submitted at least, whatever the cluster reports
 RETRIED = (RunStatus.CRASHED,)  # the statuses that may be transient (a bug, an out-of-memory kill, a lost worker)
 # the settings a worker's data loading reads: the driver's are passed to every task, so each node keeps its
 # own verified cache at the same path (created on first use) and reads the same mirror when it sees it
@@ -222,12 +225,15 @@ class RayExecutor:
             raise FairbenchError(f"cannot connect to {where}: {' '.join(str(exc).split())}") from None
         return True
 
-    def _options(self, job: Job, gpus: bool) -> dict[str, Any]:
+    def _options(self, job: Job, gpus: bool, largest_memory: float) -> dict[str, Any]:
+        """A task's resources: one GPU for a run that may use one (when the cluster has GPUs), its memory,
+        at most the largest node's (a task asking for more than any node has would wait forever)."""
         gpu = gpus and wants_gpu(job.config)
-        memory = self.task_memory_gb or (GPU_TASK_MEMORY_GB if gpu else CPU_TASK_MEMORY_GB)
+        memory = int((self.task_memory_gb or (GPU_TASK_MEMORY_GB if gpu else CPU_TASK_MEMORY_GB)) * 2**30)
+        if largest_memory:
+            memory = min(memory, int(largest_memory))
         # Ray retries nothing itself: the driver resubmits, counting each retry (see the module's docstring)
-        return {"num_cpus": 1, "num_gpus": 1 if gpu else 0, "memory": int(memory * 2**30), "max_retries": 0,
-                "name": job.label}
+        return {"num_cpus": 1, "num_gpus": 1 if gpu else 0, "memory": memory, "max_retries": 0, "name": job.label}
 
     # ------------------------------------------------------------ running
     def map(self, jobs: Iterable[Job], store_root: Path, watch: Watch | None = None) -> Iterator[Outcome]:
@@ -250,15 +256,16 @@ class _Run:
     finished runs that jobs still to start depend on."""
 
     def __init__(self, executor: RayExecutor, jobs: list[Job], store: RecordStore, progress: Tracker):
-        from .executor import DependencyGate
-
         ray = executor.ray
         self.ray, self.executor, self.store, self.progress = ray, executor, store, progress
         self.remote = ray.remote(run_task)
         self.gate = DependencyGate(jobs)
         self.data = data_settings()
         self.gpus = ray.cluster_resources().get("GPU", 0) > 0
+        self.largest_memory = max((node["Resources"].get("memory", 0) for node in ray.nodes() if node["Alive"]), default=0)
+        self.queue: deque[Job] = deque()  # released by the gate, not submitted yet
         self.in_flight: dict[Any, Job] = {}
+        self.window, self.window_read = MIN_WINDOW, -math.inf
         self.attempts: Counter[tuple[str, int]] = Counter()
         self.shipped: dict[tuple[str, int], Any] = {}  # dependency key -> reference to its run's bytes
         self.waiting = Counter(dependency.key for job in jobs for _, dependency in job.needs)  # dependants not started
@@ -266,16 +273,16 @@ class _Run:
     def outcomes(self) -> Iterator[Outcome]:
         ray = self.ray
         while True:
-            ready = self.gate.ready()
-            while ready:
-                for job in ready:
-                    if dependency_failure(job, self.store) is not None:
-                        # a dependency has no record: run_job fails the job at once, with that dependency's status
-                        yield self._finish(job, run_job(job, self.store.root), was_running=False)
-                    else:
-                        self._submit(job)
-                    self._release_dependencies(job)
-                ready = self.gate.ready()  # the dependants of the jobs just failed here
+            self.queue.extend(self.gate.ready())
+            while self.queue and len(self.in_flight) < self._window():
+                job = self.queue.popleft()
+                if dependency_failure(job, self.store) is not None:
+                    # a dependency has no record: run_job fails the job at once, with that dependency's status
+                    yield self._finish(job, run_job(job, self.store.root))
+                    self.queue.extend(self.gate.ready())
+                else:
+                    self._submit(job)
+                self._release_dependencies(job)
             if not self.in_flight:
                 return
             done, rest = ray.wait(list(self.in_flight), num_returns=1)
@@ -284,13 +291,26 @@ class _Run:
                 done += more
             for ref in done:
                 job = self.in_flight.pop(ref)
-                shipped = self._result(ref)
+                shipped = self._installed(job, self._result(ref), ref)
                 if shipped.status in RETRIED and self.attempts[job.key] < self.executor.retries:
                     self.attempts[job.key] += 1
                     self.progress.retried()
                     self._submit(job, retry=True)
                     continue
-                yield self._finish(job, self._install(job, shipped, ref))
+                outcome = shipped.outcome(job)
+                if outcome.failure is not None:  # the note run_job writes beside a run without a record
+                    self.store.save_failure(job.group, job.seed, job.config, outcome.failure, request=job.request)
+                yield self._finish(job, outcome)
+
+    def _window(self) -> int:
+        """How many tasks to keep submitted: twice the cluster's CPUs (re-read every minute, as nodes come and
+        go), so that "running" counts tasks that run or are about to, and each wait scans a short list
+        however large the sweep."""
+        now = time.monotonic()
+        if now - self.window_read > 60:
+            cpus = int(self.ray.cluster_resources().get("CPU", 0))
+            self.window, self.window_read = max(MIN_WINDOW, 2 * cpus), now
+        return self.window
 
     def _result(self, ref: Any) -> ShippedRun:
         try:
@@ -310,10 +330,10 @@ class _Run:
 
     def _submit(self, job: Job, retry: bool = False) -> None:
         arguments = [self._dependency(dependency, fresh=retry) for _, dependency in job.needs]
-        ref = self.remote.options(**self.executor._options(job, self.gpus)).remote(job, self.data, *arguments)
+        options = self.executor._options(job, self.gpus, self.largest_memory)
+        ref = self.remote.options(**options).remote(job, self.data, *arguments)
         self.in_flight[ref] = job
-        if not retry:
-            self.progress.started()
+        self.progress.running(len(self.in_flight))
 
     def _release_dependencies(self, job: Job) -> None:
         """Forget a dependency's reference once its last dependant has started (that task holds it; Ray
@@ -324,24 +344,23 @@ class _Run:
                 self.waiting.pop(dependency.key, None)
                 self.shipped.pop(dependency.key, None)
 
-    def _install(self, job: Job, shipped: ShippedRun, ref: Any) -> Outcome:
-        """Write what came back into the driver's store (a record, or the failure note run_job would write)."""
-        if shipped.status is RunStatus.RAN:
-            try:
-                install_run(self.store, job.group, job.seed, shipped.files)
-            except ArtifactError as exc:
-                shipped = crashed(str(exc))
-            else:
-                if self.waiting[job.key] > 0:  # dependants still to start take the task's own result
-                    self.shipped[job.key] = ref
-                return shipped.outcome(job)
-        outcome = shipped.outcome(job)
-        self.store.save_failure(job.group, job.seed, job.config, outcome.failure, request=job.request)
-        return outcome
+    def _installed(self, job: Job, shipped: ShippedRun, ref: Any) -> ShippedRun:
+        """Install a run that came back with a record into the driver's store; a record whose files fail
+        verification comes back as a crash (retried: the bytes may have been damaged on the way)."""
+        if shipped.status is not RunStatus.RAN:
+            return shipped
+        try:
+            install_run(self.store, job.group, job.seed, shipped.files)
+        except ArtifactError as exc:
+            return crashed(str(exc))
+        if self.waiting[job.key] > 0:  # dependants still to start take the task's own result
+            self.shipped[job.key] = ref
+        return shipped
 
-    def _finish(self, job: Job, outcome: Outcome, was_running: bool = True) -> Outcome:
+    def _finish(self, job: Job, outcome: Outcome) -> Outcome:
         self.gate.finished(job)
-        self.progress.finished(outcome, was_running)
+        self.progress.running(len(self.in_flight))
+        self.progress.finished(outcome)
         return outcome
 
     def cancel(self) -> None:

@@ -16,31 +16,13 @@ import fairbench
 from fairbench.runner.jobs import make_job
 from fairbench.runner.ray_executor import install_run, read_run, wants_gpu
 from fairbench.store import ArtifactError, RecordStore
+from test_crash_resume import SPEC as CRASH_SPEC
 
 FAULTS = "FAIRBENCH_TEST_FAULTS"  # a folder: `raise` names the seed on which FTU raises, `kill` kills one ML fit
-FAULT_SPEC = """\
-paper: rayfault
-table: cells
-title: a crashing cell and a killed worker under the Ray executor
-defaults:
-  seeds: 3
-rows:
-  - {id: ml, label: ML, metric: expected_accuracy, run: {task: cf_discrete, dataset: compas@flap, method: ml}}
-  - {id: ftu, label: FTU, metric: expected_accuracy, run: {task: cf_discrete, dataset: compas@flap, method: ftu}}
-  - id: newton
-    label: Newton
-    metric: test_accuracy
-    run:
-      task: unlearn
-      method: newton
-      dataset: compas@fairunlearn
-      model: {method: fair_logreg, params: {penalty: none, sigma: 1.0}}
-      protocol: {name: uniform, fraction: 0.05}
-columns:
-  - {id: value, label: value}
-cells:
-  ftu: {value: {seeds: 1}}
-"""
+# the crash-and-resume fixture's cells (two counterfactual cells, an unlearning cell with its original model),
+# 3 seeds, FTU's cell with one
+FAULT_SPEC = (CRASH_SPEC.replace("paper: crash\ntable: resume", "paper: rayfault\ntable: cells").replace("seeds: 6", "seeds: 3")
+              + "cells:\n  ftu: {value: {seeds: 1}}\n")
 
 
 def _install_faults() -> None:

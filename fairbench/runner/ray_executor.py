@@ -29,6 +29,7 @@ import contextlib
 import json
 import math
 import os
+import shutil
 import tempfile
 import time
 import traceback
@@ -50,6 +51,7 @@ INSTALL_HINT = "pip install -e '.[ray]' in the fairbench checkout, or pip instal
 DEFAULT_RETRIES = 2
 CPU_TASK_MEMORY_GB = 2.0  # what a tabular or recommender run is given by default (their peaks are well under 1 GB)
 GPU_TASK_MEMORY_GB = 16.0  # an image run: the decoded image cache plus the network and its batches
+SCRATCH_PREFIX = "fairbench-ray-"  # a task's temporary store: <tmp>/fairbench-ray-<worker pid>-<random>
 MIN_WINDOW = 4  # tasks kept submitted at least, whatever the cluster reports
 RETRIED = (RunStatus.CRASHED,)  # the statuses that may be transient (a bug, an out-of-memory kill, a lost worker)
 # the settings a worker's data loading reads: the driver's are passed to every task, so each node keeps its
@@ -142,18 +144,34 @@ def _environment(values: dict[str, str]) -> Iterator[None]:
                 os.environ[name] = value
 
 
-_threads_limited = False
+_worker_ready = False
+
+
+def _remove_orphaned_scratch() -> None:
+    """Remove the scratch stores of workers that were killed (a lost worker, a cancelled task): each is
+    named after its worker's process id, and one whose process is gone is nobody's."""
+    for folder in Path(tempfile.gettempdir()).glob(f"{SCRATCH_PREFIX}*"):
+        pid = folder.name[len(SCRATCH_PREFIX):].partition("-")[0]
+        if pid.isdigit() and int(pid) != os.getpid():
+            try:
+                os.kill(int(pid), 0)
+            except ProcessLookupError:
+                shutil.rmtree(folder, ignore_errors=True)
+            except OSError:  # another user's live process
+                continue
 
 
 def run_task(job: Job, data: dict[str, str], *dependencies: ShippedRun) -> ShippedRun:
     """The body of a Ray task: run ``job`` in a temporary store holding its ``dependencies`` (in the
     order of ``job.needs``) and return its run as :class:`ShippedRun`; never raises."""
-    global _threads_limited
-    if not _threads_limited:  # as the process pool's initializer does: one BLAS/torch thread per worker
-        limit_worker_threads(1)
-        _threads_limited = True
+    global _worker_ready
+    if not _worker_ready:  # once per worker process
+        limit_worker_threads(1)  # as the process pool's initializer does: one BLAS/torch thread per worker
+        _remove_orphaned_scratch()
+        _worker_ready = True
     try:
-        with _environment(data), tempfile.TemporaryDirectory(prefix="fairbench-ray-") as scratch:
+        scratch_folder = tempfile.TemporaryDirectory(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-")
+        with _environment(data), scratch_folder as scratch:
             store = RecordStore(Path(scratch))
             for (_, dependency), shipped in zip(job.needs, dependencies):
                 install_run(store, dependency.group, dependency.seed, shipped.files)

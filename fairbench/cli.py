@@ -612,6 +612,7 @@ def reproduce(
         path = _write_rendered(table.ref, scale, out)
         console.print(f"rendered {path.parent}/{table.table}.{{md,tex,csv}}")
         missing += _print_not_run(table.ref, summary, store)
+    runner.close()  # a Ray instance started for these tables (on an error or Ctrl-C, Ray stops it at exit)
     if broken:
         raise typer.Exit(EXIT_CRASHED)
     if missing and not allow_missing:

@@ -5,7 +5,8 @@ and yields one :class:`Outcome` per job. A job is started only once every job it
 ``jobs`` has finished (a dependency not in ``jobs`` is already in the store); whether a dependency
 succeeded is read from the store by ``run_job`` itself, so a failed dependency fails its dependants
 with its own status and a note naming it, under every executor. ``map`` reports its progress as a
-:class:`Tally` to an optional ``watch`` callback. A distributed engine is one more class with the same
+:class:`Tally` to an optional ``watch`` callback; ``close()`` lets go of what an executor keeps between
+maps (a Ray connection). A distributed engine is one more class with the same
 ``map``: :mod:`fairbench.runner.ray_executor` runs ``run_job`` as Ray tasks against worker-local stores
 and installs the records that come back into the driver's store; methods and tables stay untouched.
 """
@@ -73,6 +74,9 @@ class SerialExecutor:
     def __init__(self, jobs: int = 1):
         del jobs
 
+    def close(self) -> None:
+        """Nothing is held between maps."""
+
     def map(self, jobs: Iterable[Job], store_root: Path, watch: Watch | None = None) -> Iterator[Outcome]:
         progress = Tracker(watch)
         for job in jobs:  # in order: dependencies come first
@@ -122,6 +126,9 @@ class ProcessExecutor:
 
     def __init__(self, jobs: int):
         self.workers = max(1, jobs)
+
+    def close(self) -> None:
+        """Nothing is held between maps: each map has its own pool."""
 
     def map(self, jobs: Iterable[Job], store_root: Path, watch: Watch | None = None) -> Iterator[Outcome]:
         progress = Tracker(watch)

@@ -214,6 +214,7 @@ class RayExecutor:
     def __init__(self, jobs: int = 1, address: str | None = None, retries: int | None = None,
                  task_memory_gb: float | None = None):
         self.ray = import_ray()
+        self.connected_here = False  # this executor started (or joined) Ray, so close() lets go of it
         self.cpus = jobs if jobs > 1 else None
         self.address = address
         self.retries = DEFAULT_RETRIES if retries is None else retries
@@ -224,11 +225,12 @@ class RayExecutor:
         self.task_memory_gb = task_memory_gb
 
     # ------------------------------------------------------------ connection
-    def _connect(self) -> bool:
-        """Connect to (or start) Ray; True when this call did, so :meth:`map` disconnects at its end."""
+    def _connect(self) -> None:
+        """Connect to (or start) Ray unless this process is connected already (kept for the next map, e.g.
+        the next table of ``reproduce PAPER:all``, until :meth:`close`)."""
         ray = self.ray
         if ray.is_initialized():
-            return False
+            return
         package = Path(__file__).resolve().parents[1]
         if self.address is None:  # workers of a local instance import fairbench from where the driver does
             path = os.pathsep.join(filter(None, [str(package.parent), os.environ.get("PYTHONPATH")]))
@@ -241,7 +243,13 @@ class RayExecutor:
         except (ConnectionError, RuntimeError, ValueError) as exc:
             where = f"the Ray cluster at {self.address}" if self.address else "a local Ray instance"
             raise FairbenchError(f"cannot connect to {where}: {' '.join(str(exc).split())}") from None
-        return True
+        self.connected_here = True
+
+    def close(self) -> None:
+        """Stop the Ray instance this executor started, or leave the cluster it joined."""
+        if self.connected_here:
+            self.ray.shutdown()
+            self.connected_here = False
 
     def _options(self, job: Job, gpus: bool, largest_memory: float) -> dict[str, Any]:
         """A task's resources: one GPU for a run that may use one (when the cluster has GPUs), its memory,
@@ -258,15 +266,12 @@ class RayExecutor:
         jobs = list(jobs)
         if not jobs:
             return
-        ray = self.ray
-        connected_here = self._connect()
+        self._connect()
         run = _Run(self, jobs, RecordStore(store_root), Tracker(watch))
         try:
             yield from run.outcomes()
         finally:  # also on Ctrl-C or when the caller stops early: nothing keeps running for nobody
             run.cancel()
-            if connected_here:
-                ray.shutdown()
 
 
 class _Run:

@@ -492,6 +492,32 @@ def _write_rendered(ref: str, scale: str, out: Path | None = None) -> Path:
     return folder / f"{table.table}.md"
 
 
+EXECUTOR_HELP = ("local (a process pool with --jobs N > 1, else this process) | serial | process | ray (a Ray "
+                 "cluster: pip install -e '.[ray]'; see README, Running on a cluster)")
+ADDRESS_HELP = ("--executor ray: auto (the cluster this machine is part of) or ray://HOST:PORT (default: start Ray "
+                "on this machine, with --jobs CPUs or all cores)")
+RETRIES_HELP = "--executor ray: times a crashed or lost task is run again before its cell counts as failed (default 2)"
+TASK_MEMORY_HELP = "--executor ray: GB of memory each task declares to the scheduler (default 2; 16 for GPU runs)"
+
+
+def _executor(name: str, jobs: int, address: str | None, retries: int | None, task_memory: float | None):
+    """The executor the options ask for (a user error for an unknown name, for a Ray option without
+    --executor ray, or when Ray is not installed)."""
+    from .runner.executor import executor_names, make_executor
+
+    if name not in executor_names():
+        raise FairbenchError(f"unknown executor '{name}'; known: {', '.join(executor_names())}")
+    given = {"address": address, "retries": retries, "task_memory": task_memory}
+    options = {option: value for option, value in given.items() if value is not None}
+    if options and name != "ray":
+        raise FairbenchError(f"--{next(iter(options)).replace('_', '-')} is an option of --executor ray")
+    if address is not None and jobs > 1:
+        raise FairbenchError("--jobs sets the CPUs of a Ray instance started here; with --address the cluster decides")
+    if "task_memory" in options:
+        options["task_memory_gb"] = options.pop("task_memory")
+    return make_executor(jobs, name, **options)
+
+
 @app.command()
 def reproduce(
     ref: str = typer.Argument(..., help="PAPER:TABLE, PAPER:all, or all"),
@@ -508,6 +534,10 @@ def reproduce(
         help="exit 0 even when cells did not run for want of data or of a method (default: exit 3)"),
     yes: bool = typer.Option(False, "--yes/--no-yes",
                              help="run even above the size limits (1000 seeds, 4 jobs per core, 20000 runs)"),
+    executor: str = typer.Option("local", help=EXECUTOR_HELP),
+    address: Optional[str] = typer.Option(None, help=ADDRESS_HELP),
+    retries: Optional[int] = typer.Option(None, help=RETRIES_HELP),
+    task_memory: Optional[float] = typer.Option(None, help=TASK_MEMORY_HELP),
 ):
     """Run every missing cell of a table, then render it (markdown, LaTeX, CSV under <results>/tables/;
     the committed reference tables change only through `fairbench baseline update` or --out tables).
@@ -534,6 +564,7 @@ def reproduce(
     check_selection(tables, only_datasets, only_methods)
     if not yes:  # counted before anything is planned: a huge --seeds is refused, not planned
         check_bounds(tables, seeds, jobs, only_datasets, only_methods)
+    runner = _executor(executor, jobs, address, retries, task_memory)  # Ray missing: one line before planning
     # every selected cell of every table is configured (and checked) before any cell runs
     plans = {table.ref: plan_table(table, scale, seeds, only_datasets, only_methods) for table in tables}
     from .runner.reproduce import reproduce_table  # the executor and the methods' state (torch): once the plans hold
@@ -543,9 +574,12 @@ def reproduce(
             continue
         with Progress(
             TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-            console=console, transient=False,
+            TextColumn("{task.fields[tally]}"), console=console, transient=False,
         ) as progress:
-            bar = progress.add_task(table.ref, total=None)
+            bar = progress.add_task(table.ref, total=None, tally="")
+
+            def on_tally(tally) -> None:  # cells done are the bar's count
+                progress.update(bar, tally=tally.describe())
 
             def on_start(total: int) -> None:
                 progress.console.print(f"{table.ref}: {total} job(s) to run")
@@ -566,7 +600,7 @@ def reproduce(
             summary = reproduce_table(
                 table, store, scale=scale, seeds=seeds, n_jobs=jobs, force=force,
                 datasets=only_datasets, methods=only_methods, on_start=on_start, on_done=on_done,
-                plan=plans[table.ref],
+                plan=plans[table.ref], executor=runner, on_tally=on_tally,
             )
         failed = summary.count(RunStatus.INVALID, RunStatus.CRASHED)
         console.print(
@@ -578,6 +612,7 @@ def reproduce(
         path = _write_rendered(table.ref, scale, out)
         console.print(f"rendered {path.parent}/{table.table}.{{md,tex,csv}}")
         missing += _print_not_run(table.ref, summary, store)
+    runner.close()  # a Ray instance started for these tables (on an error or Ctrl-C, Ray stops it at exit)
     if broken:
         raise typer.Exit(EXIT_CRASHED)
     if missing and not allow_missing:

@@ -24,7 +24,7 @@ from typing import Any
 from ..core import provenance
 from ..core.determinism import limited_threads, seed_everything
 from ..core.errors import DataError, FairbenchError
-from ..core.hashing import config_hash, request_of
+from ..core.hashing import canonical_json, config_hash, request_of
 from ..core.status import RunFailure, RunStatus
 from ..catalog import catalog
 from ..store import RecordStore
@@ -92,17 +92,28 @@ def code_versions(config: dict[str, Any]) -> dict[str, str]:
     return versions
 
 
-def make_job(config: dict[str, Any]) -> Job:
+def make_job(config: dict[str, Any], shared: dict[str, Job] | None = None) -> Job:
     """The job of one run configuration, checked in full (nothing is loaded or trained), with the jobs
-    it needs; a configuration error raises FairbenchError, an unregistered method MethodNotImplemented."""
+    it needs; a configuration error raises FairbenchError, an unregistered method MethodNotImplemented.
+    ``shared``: the dependency jobs made so far by one plan, by configuration, so that a dependency many
+    runs share (an original model, a reference retrain) is checked once, not once per dependant."""
     request = request_of(config)
     config = resolve_config(config)
     task = TASKS.get(config["task"])
     typed = task.parse(config)
-    needs = tuple((name, make_job(dependency)) for name, dependency in sorted(task.needs(typed).items()))
+    needs = tuple((name, _needed_job(dependency, shared)) for name, dependency in sorted(task.needs(typed).items()))
     seedless = {k: v for k, v in config.items() if k != "seed"}
     group = config_hash({"config": seedless, "code": code_versions(config)})
     return Job(config=config, group=group, seed=config["seed"], request=request, needs=needs)
+
+
+def _needed_job(config: dict[str, Any], shared: dict[str, Job] | None) -> Job:
+    if shared is None:
+        return make_job(config, shared)
+    key = canonical_json(config)
+    if key not in shared:
+        shared[key] = make_job(config, shared)
+    return shared[key]
 
 
 def dependency_failure(job: Job, store: RecordStore) -> RunFailure | None:

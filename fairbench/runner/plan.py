@@ -77,11 +77,12 @@ def with_dependencies(jobs: list[Job]) -> list[Job]:
     return ordered
 
 
-def cell_jobs(table: TableSpec, cell: CellSpec, scale: str, seeds: int | None = None) -> list[Job]:
+def cell_jobs(table: TableSpec, cell: CellSpec, scale: str, seeds: int | None = None,
+              shared: dict[str, Job] | None = None) -> list[Job]:
     """Jobs of one cell; raises NotImplementedHere if a method or dataset variant it needs is not registered, and
-    FairbenchError if its configuration is wrong."""
+    FairbenchError if its configuration is wrong (``shared``: see :func:`make_job`)."""
     config = cell_config(table, cell, scale)
-    return [make_job({**config, "seed": seed}) for seed in range(seeds or cell.seeds)]
+    return [make_job({**config, "seed": seed}, shared) for seed in range(seeds or cell.seeds)]
 
 
 def dataset_name(run: dict[str, Any]) -> str | None:
@@ -114,13 +115,14 @@ def plan_table(table: TableSpec, scale: str = "paper", seeds: int | None = None,
     table is refused before anything runs; a cell that needs an unregistered method or dataset variant is skipped."""
     plan = Plan()
     cells: list[Job] = []
+    shared: dict[str, Job] = {}  # the dependencies made so far, checked once each
     chosen = {id(cell) for cell in selected_cells(table, datasets, methods)}
     for key, cell in table.cells.items():
         if id(cell) not in chosen:
             continue
         plan.selected += 1
         try:
-            jobs = cell_jobs(table, cell, scale, seeds)
+            jobs = cell_jobs(table, cell, scale, seeds, shared)
         except NotImplementedHere as exc:
             plan.skipped[key] = RunFailure(RunStatus.NOT_IMPLEMENTED, str(exc), missing_methods=exc.names)
             continue

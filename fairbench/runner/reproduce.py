@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable
 
 from ..core.status import RunStatus
 from ..specs import TableSpec
 from ..store import RecordStore
 from .artifacts import outputs_problem
-from .executor import make_executor
+from .executor import Watch, make_executor
 from .jobs import Job, Outcome
 from .plan import Plan, plan_table, with_dependencies
 
@@ -47,12 +47,16 @@ def pending_jobs(jobs: list[Job], store: RecordStore, force: bool) -> tuple[list
 
 
 def run_jobs(
-    jobs: list[Job], store: RecordStore, n_jobs: int = 1, on_done: Callable[[Outcome], None] | None = None
+    jobs: list[Job], store: RecordStore, n_jobs: int = 1, on_done: Callable[[Outcome], None] | None = None,
+    executor: Any = None, on_tally: Watch | None = None,
 ) -> list[Outcome]:
+    """Run ``jobs`` (dependencies first) with ``executor`` (default: :func:`make_executor` for ``n_jobs``);
+    ``on_done`` is told each outcome, ``on_tally`` the executor's progress each time it changes."""
     outcomes: list[Outcome] = []
     if jobs:
         store.check_writable()  # a read-only or full results folder: one line before anything runs
-    for outcome in make_executor(n_jobs).map(jobs, store.root):
+    executor = executor if executor is not None else make_executor(n_jobs)
+    for outcome in executor.map(jobs, store.root, watch=on_tally):
         outcomes.append(outcome)
         if on_done:
             on_done(outcome)
@@ -72,15 +76,18 @@ def reproduce_table(
     on_start: Callable[[int], None] | None = None,
     on_done: Callable[[Outcome], None] | None = None,
     plan: Plan | None = None,
+    executor: Any = None,
+    on_tally: Watch | None = None,
 ) -> RunSummary:
-    """Run the missing jobs of ``table`` (``plan``: the table's plan when the caller already made it)."""
+    """Run the missing jobs of ``table`` (``plan``: the table's plan when the caller already made it;
+    ``executor``: one from :func:`make_executor`, default the local one for ``n_jobs``)."""
     plan = plan or plan_table(table, scale, seeds, datasets, methods)
     requested = [job for job in plan.jobs if job.key in plan.requested]
     todo, reused = pending_jobs(requested, store, force)
     summary = RunSummary(plan=plan, reused=reused)
     if on_start:
         on_start(len(todo))
-    summary.outcomes = run_jobs(todo, store, n_jobs, on_done)
+    summary.outcomes = run_jobs(todo, store, n_jobs, on_done, executor, on_tally)
     return summary
 
 

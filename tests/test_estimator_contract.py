@@ -38,6 +38,8 @@ FAST = {
     "ultd-tp": {**FAST_RECOMMENDER, "g_epochs": 1},
     "resnet18": {"pretrained": "none", "epochs": 1}, "resnet34": {"pretrained": "none", "epochs": 1},
     "resnet_mini": {"epochs": 1},
+    "ga": {"epochs": 1}, "scrub_cobum": {"epochs": 1}, "fmd_finetune": {"epochs": 1},
+    "lora": {"epochs": 1, "blocks": ["head"]},  # the DNN's body has no named blocks
 }
 IMAGE_LEARNERS = ("resnet18", "resnet34", "resnet_mini")  # fitted on uint8 images instead of table rows
 REGRESSORS = ("mlp", "adv", "ob", "sob")  # group-aware predictors with predict(X, s) (continuous tables)
@@ -137,6 +139,9 @@ def _run(name: str, random_state: int, base_models) -> np.ndarray:
     if entry.kind == "unlearner":
         original = models[BASE_MODEL.get(name, "dnn")]
         forget = np.arange(len(train)) < 10
+        if model.receives:  # cobum's SCRUB: a teacher; FMD: the bias (the rows' s as pose bins)
+            context = {"reference": models["dnn"], "dataset_meta": {"fairness": {"bias": "pose"}}}
+            model.receive(**{name: context[name] for name in model.receives})
         model.prepare(original, train)
         return model.unlearn(original, train.subset(forget), train.subset(~forget)).predict_proba(train.X)
     data = _ratings()

@@ -25,7 +25,10 @@ from ...datasets.base import Split
 from .._checks import check_choice, check_positive
 from .._random import torch_generator
 from ..base import Unlearner
-from ..learners._torch_classifier import batches, cycling, descend, labels, on_device, optimiser, OPTIMISERS
+from ..learners._torch_classifier import (
+    OPTIMISERS, batches, check_torch_classifier, cycling, descend, labels, on_device, optimiser, smallest_batch,
+    student_copy,
+)
 
 EPOCH_OVER = ("forget", "retain")
 TRAINABLE = ("all", "fc")
@@ -60,6 +63,25 @@ class FineTuning(Unlearner):
             descend(opt, loss(batch(model, forget, rows_f), batch(model, retain, rows_r)))
             steps += 1
         return steps
+
+    def student(self, model: Any, trainable: str | None) -> tuple[nn.Module, torch.optim.Optimizer, str]:
+        """A trainable copy of the original network in training mode, the optimiser of what learns in it, and
+        what that is (``trainable`` resolved against the original model's)."""
+        check_torch_classifier(model, type(self).__name__)
+        trainable = resolve_trainable(model, trainable)
+        student = student_copy(model.network_)
+        opt = self.optimiser(trainable_parameters(student, trainable))
+        return train_mode(student, trainable), opt, trainable
+
+    def tune_student(self, model: Any, forget: Split, retain: Split, trainable: str | None, over: str,
+                     objective: Callable[[nn.Module, Batch, Batch], torch.Tensor]) -> Any:
+        """The original model with its network trained on ``objective(student, forget batch, retain batch)``
+        over :func:`paired_steps` (the number of steps in ``report_``)."""
+        student, opt, _ = self.student(model, trainable)
+        steps = self.descend_pairs(model, opt, forget, retain, over, self.generator(), smallest_batch(student),
+                                   lambda f, r: objective(student, f, r))
+        self.report_ = {"steps": float(steps)}
+        return model.with_network(student.eval())
 
 
 def paired_steps(n_forget: int, n_retain: int, batch_size: int, epochs: int, over: str, gen: torch.Generator,

@@ -35,11 +35,9 @@ from ...datasets.base import Split
 from .._checks import check_choice, check_nonnegative, check_positive
 from .._threads import limited_threads
 from ..base import MethodEntry
-from ..learners._torch_classifier import (
-    batches, check_torch_classifier, cycling, descend, smallest_batch, student_copy,
-)
+from ..learners._torch_classifier import batches, cycling, descend, smallest_batch
 from ..registry import register_method
-from ._finetune import FineTuning, batch, resolve_trainable, train_mode, trainable_parameters
+from ._finetune import FineTuning, batch
 
 COUNTERFACTUALS = {"pose": "pose_resample", "patch": "patch_mask"}  # the dataset's bias -> the paper's variant
 
@@ -119,13 +117,9 @@ class FMDFineTune(FineTuning):
     @limited_threads()
     def unlearn(self, model: Any, forget: Split, retain: Split) -> Any:
         self._check_params()
-        check_torch_classifier(model, "fmd_finetune")
         meta = self.received("dataset_meta")
         variant = self.variant(meta)
-        trainable = resolve_trainable(model, self.trainable)
-        student = student_copy(model.network_)
-        opt = self.optimiser(trainable_parameters(student, trainable))
-        train_mode(student, trainable)
+        student, opt, trainable = self.student(model, self.trainable)
         if variant == "pose_resample":
             steps = self._pose_resample(model, student, opt, forget, retain)
         else:

@@ -23,9 +23,8 @@ from ...datasets.base import Split
 from .._checks import check_nonnegative
 from .._threads import limited_threads
 from ..base import MethodEntry
-from ..learners._torch_classifier import check_torch_classifier, smallest_batch, student_copy
 from ..registry import register_method
-from ._finetune import Batch, FineTuning, resolve_trainable, train_mode, trainable_parameters
+from ._finetune import Batch, FineTuning
 
 
 class GradientAscent(FineTuning):
@@ -38,25 +37,15 @@ class GradientAscent(FineTuning):
         super()._check_params()
         check_nonnegative(retain_weight=self.retain_weight)
 
-    @staticmethod
-    def objective(student, forget: Batch, retain: Batch, retain_weight: float):
+    def objective(self, student, forget: Batch, retain: Batch):
         """λ·ℓ(B_r) − ℓ(B_f): descending it ascends the forget loss."""
         (xf, yf), (xr, yr) = forget, retain
-        return retain_weight * F.cross_entropy(student(xr), yr) - F.cross_entropy(student(xf), yf)
+        return float(self.retain_weight) * F.cross_entropy(student(xr), yr) - F.cross_entropy(student(xf), yf)
 
     @limited_threads()
     def unlearn(self, model: Any, forget: Split, retain: Split) -> Any:
         self._check_params()
-        check_torch_classifier(model, "Gradient Ascent")
-        trainable = resolve_trainable(model, self.trainable)
-        student = student_copy(model.network_)
-        opt = self.optimiser(trainable_parameters(student, trainable))
-        train_mode(student, trainable)
-        weight = float(self.retain_weight)
-        steps = self.descend_pairs(model, opt, forget, retain, self.epoch_over, self.generator(),
-                                   smallest_batch(student), lambda f, r: self.objective(student, f, r, weight))
-        self.report_ = {"steps": float(steps)}
-        return model.with_network(student.eval())
+        return self.tune_student(model, forget, retain, self.trainable, self.epoch_over, self.objective)
 
 
 register_method(

@@ -23,11 +23,9 @@ from ...datasets.base import Split
 from .._checks import check_nonnegative, check_positive
 from .._threads import limited_threads
 from ..base import MethodEntry
-from ..learners._torch_classifier import (
-    check_torch_classifier, frozen_copy, kl_teacher_student, smallest_batch, student_copy,
-)
+from ..learners._torch_classifier import check_torch_classifier, frozen_copy, kl_teacher_student
 from ..registry import register_method
-from ._finetune import Batch, FineTuning, resolve_trainable, train_mode, trainable_parameters
+from ._finetune import Batch, FineTuning
 
 
 class ScrubCobum(FineTuning):
@@ -57,18 +55,10 @@ class ScrubCobum(FineTuning):
     @limited_threads()
     def unlearn(self, model: Any, forget: Split, retain: Split) -> Any:
         self._check_params()
-        check_torch_classifier(model, "cobum's SCRUB")
         reference = check_torch_classifier(self.received("reference"), "cobum's SCRUB (its teacher)")
-        teacher = frozen_copy(reference.network_)
-        teacher.to(next(model.network_.parameters()).device)
-        trainable = resolve_trainable(model, self.trainable)
-        student = student_copy(model.network_)
-        opt = self.optimiser(trainable_parameters(student, trainable))
-        train_mode(student, trainable)
-        steps = self.descend_pairs(model, opt, forget, retain, self.epoch_over, self.generator(),
-                                   smallest_batch(student), lambda f, r: self.objective(teacher, student, f, r))
-        self.report_ = {"steps": float(steps)}
-        return model.with_network(student.eval())
+        teacher = frozen_copy(reference.network_).to(next(model.network_.parameters()).device)
+        return self.tune_student(model, forget, retain, self.trainable, self.epoch_over,
+                                 lambda student, f, r: self.objective(teacher, student, f, r))
 
 
 register_method(

@@ -150,6 +150,8 @@ class Unlearner(Method):
     def receive(self, **context: Any) -> "Unlearner":
         """Keep what the run hands in: exactly the names in ``receives`` (the time it takes to produce
         them, e.g. training the reference, is not this unlearner's)."""
+        if not set(self.receives) <= set(CONTEXT):
+            raise FairbenchError(f"{type(self).__name__} receives {sorted(self.receives)}; a run gives only {CONTEXT}")
         if set(context) != set(self.receives):
             raise FairbenchError(f"{type(self).__name__} receives {sorted(self.receives)}, was handed {sorted(context)}")
         self.context_ = MappingProxyType(dict(context))

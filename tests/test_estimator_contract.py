@@ -38,11 +38,14 @@ FAST = {
     "ultd-tp": {**FAST_RECOMMENDER, "g_epochs": 1},
     "resnet18": {"pretrained": "none", "epochs": 1}, "resnet34": {"pretrained": "none", "epochs": 1},
     "resnet_mini": {"epochs": 1},
+    "ga": {"epochs": 1}, "scrub_cobum": {"epochs": 1}, "fmd_finetune": {"epochs": 1},
+    "lora": {"epochs": 1, "blocks": ["head"]},  # the DNN's body has no named blocks
 }
 IMAGE_LEARNERS = ("resnet18", "resnet34", "resnet_mini")  # fitted on uint8 images instead of table rows
 REGRESSORS = ("mlp", "adv", "ob", "sob")  # group-aware predictors with predict(X, s) (continuous tables)
 BASE_MODEL = {"newton": "fair_logreg", "fair_unlearning": "fair_logreg", "pru": "fair_logreg",
-              "sisa": "sisa_ensemble"}  # what the other unlearners start from: the DNN
+              "sisa": "sisa_ensemble", "fmd_newton": "resnet_mini"}  # what the other unlearners start from: the DNN
+IMAGE_UNLEARNERS = ("fmd_newton",)  # masks a patch of images: runs on the image learner
 
 
 def _entry_class(name: str) -> type:
@@ -117,6 +120,7 @@ def base_models():
     models = {name: fit_on(METHODS.get(name).factory(**FAST.get(name, {}), random_state=1), train)
               for name in ("dnn", "fair_logreg")}
     models["sisa_ensemble"] = fit_on(METHODS.get("sisa_ensemble").factory(shards=2), train)
+    models["resnet_mini"] = fit_on(METHODS.get("resnet_mini").factory(**FAST["resnet_mini"]), _images())
     return train, models
 
 
@@ -136,7 +140,13 @@ def _run(name: str, random_state: int, base_models) -> np.ndarray:
         return model.predict(train.X, train.s) if name in REGRESSORS else model.predict_proba(train.X, train.s)
     if entry.kind == "unlearner":
         original = models[BASE_MODEL.get(name, "dnn")]
+        if name in IMAGE_UNLEARNERS:
+            train = _images()
         forget = np.arange(len(train)) < 10
+        if model.receives:  # cobum's SCRUB: a teacher; FMD: the bias (the rows' s as pose bins), a patch
+            context = {"reference": models["dnn"], "dataset_meta": {"fairness": {"bias": "pose"},
+                                                                    "patch": {"row": 0, "col": 0, "size": 2}}}
+            model.receive(**{name: context[name] for name in model.receives})
         model.prepare(original, train)
         return model.unlearn(original, train.subset(forget), train.subset(~forget)).predict_proba(train.X)
     data = _ratings()

@@ -33,7 +33,10 @@ Roles (``MethodEntry.kind``), all taking the sensitive attribute *after* the lab
   of counterfactual rows, e.g. the adversarial VAE of Adv).
 - :class:`Unlearner` (``"unlearner"``): ``unlearn(model, forget, retain) -> model``; optional
   ``prepare(model, train)`` (deletion-independent work, timed separately; default: nothing) and
-  ``report_`` (numbers about the last ``unlearn`` call; default: empty).
+  ``report_`` (numbers about the last ``unlearn`` call; default: empty). An unlearner that needs more of
+  the run than its three arguments names it in ``receives`` (from :data:`CONTEXT`); the task hands it in
+  through ``receive(**context)`` before ``prepare`` (cobum's SCRUB gets its teacher, the run's retrained
+  reference, this way; FMD the dataset's bias description).
 - :class:`~.recsys._mf.Recommender` (``"recommender"``): ``fit(X, y, *, n_users, n_items,
   X_unbiased=None, y_unbiased=None, X_valid=None, y_valid=None, monitor=None)`` /
   ``predict_proba(X)`` with ``X`` the (user, item) id pairs.
@@ -49,9 +52,14 @@ from typing import Any, Callable, Mapping
 import numpy as np
 from sklearn.base import BaseEstimator
 
+from ..core.errors import FairbenchError
 from ..datasets.base import Split
 
 KINDS = ("predictor", "learner", "unlearner", "recommender")
+# What an unlearner may receive from its run besides (model, forget, retain):
+# "reference": the run's reference model (the exact-unlearning oracle, e.g. the model retrained on D_r);
+# "dataset_meta": the dataset's ``meta`` (e.g. ``fairness``: the bias it carries, ``patch``: where a patch sits).
+CONTEXT = ("reference", "dataset_meta")
 
 
 class Method(BaseEstimator):
@@ -136,6 +144,25 @@ class CounterfactualModel(Method):
 
 class Unlearner(Method):
     report_: Mapping[str, float] = MappingProxyType({})  # numbers about the last unlearn call
+    receives: tuple[str, ...] = ()  # the parts of CONTEXT this unlearner needs from its run
+    context_: Mapping[str, Any] = MappingProxyType({})  # what the run handed in (``receive``)
+
+    def receive(self, **context: Any) -> "Unlearner":
+        """Keep what the run hands in: exactly the names in ``receives`` (the time it takes to produce
+        them, e.g. training the reference, is not this unlearner's)."""
+        if not set(self.receives) <= set(CONTEXT):
+            raise FairbenchError(f"{type(self).__name__} receives {sorted(self.receives)}; a run gives only {CONTEXT}")
+        if set(context) != set(self.receives):
+            raise FairbenchError(f"{type(self).__name__} receives {sorted(self.receives)}, was handed {sorted(context)}")
+        self.context_ = MappingProxyType(dict(context))
+        return self
+
+    def received(self, name: str) -> Any:
+        """What the run handed in under ``name``: a one-line error when it handed nothing (a run without it)."""
+        if self.context_.get(name) is None:
+            raise FairbenchError(f"{type(self).__name__} needs the run's {name.replace('_', ' ')}, and it has none"
+                                 + (" (give the run a reference: retrain)" if name == "reference" else ""))
+        return self.context_[name]
 
     def prepare(self, model: Any, train: Split) -> None:
         """Deletion-independent work on the original model and its training rows (optional)."""

@@ -274,3 +274,121 @@ def percent_drop(gap_baseline: float, gap_method: float) -> float:
     if not np.isfinite(gap_baseline) or not np.isfinite(gap_method) or gap_baseline == 0:
         return _undefined("percent drop is undefined (baseline gap 0 or nan)")
     return float(100.0 * (gap_baseline - gap_method) / gap_baseline)
+
+
+# --------------------------------------------------------------------------------------------------
+# cobum's DP and EO gaps per kind of bias (cobum.md §4.1) and their "% drop" against the original model
+
+
+def target_class_rate_gap(y_true, y_pred, sensitive, *, target_class) -> float:
+    """Gap of the target class's rate across groups, on the rows of that class only (cobum's patch bias):
+    max_g P(y_hat=c | y=c, g) - min_g P(y_hat=c | y=c, g), c = ``target_class``.
+
+    With the groups patched / unpatched this is |P(y_hat=bird | bird, patched) - P(y_hat=bird | bird,
+    unpatched)|: on rows of class c the selection rate of c is its TPR, so cobum's DP and EO gaps coincide
+    (cobum.md §4.1). Always >= 0, lower is fairer.
+    Edge cases: no row of class c, or fewer than two groups among them -> nan with a RuntimeWarning.
+    """
+    y_true, y_pred, sensitive = _check_1d(y_true=y_true, y_pred=y_pred, sensitive=sensitive)
+    rows = y_true == target_class
+    groups = np.unique(sensitive[rows])
+    if len(groups) < 2:
+        return _undefined(f"target-class rate gap needs rows of class {target_class!r} in at least two groups")
+    rates = [np.mean(y_pred[rows & (sensitive == g)] == target_class) for g in groups]
+    return float(max(rates) - min(rates))
+
+
+def average_odds_gap(y_true, y_pred, sensitive) -> float:
+    """½ (max_g TPR_g - min_g TPR_g + max_g FPR_g - min_g FPR_g); for two groups AIF360's
+    ``average_abs_odds_difference`` (cobum's EO option ``mean``). Binary labels and predictions.
+    Edge cases: a group without positives or negatives, or fewer than two groups -> nan with a RuntimeWarning.
+    """
+    rates = group_rates(y_true, y_pred, sensitive)
+    if len(rates) < 2 or any(np.isnan(r["tpr"]) or np.isnan(r["fpr"]) for r in rates.values()):
+        return _undefined("average odds gap needs two groups, each with positives and negatives")
+    tpr = [r["tpr"] for r in rates.values()]
+    fpr = [r["fpr"] for r in rates.values()]
+    return float(0.5 * (max(tpr) - min(tpr) + max(fpr) - min(fpr)))
+
+
+BIASES = ("attribute", "patch", "pose")
+GAP_KINDS = ("dp", "eo")
+ODDS = ("worst", "mean")
+
+
+def bias_gap(y_true, y_pred, sensitive, fairness, *, kind: str, odds: str = "worst") -> float:
+    """cobum's DP (``kind="dp"``) or EO (``"eo"``) gap on the test rows, chosen by the dataset's bias
+    ``fairness["bias"]`` (cobum.md §4.1; ``sensitive`` holds the bias groups):
+
+    - ``attribute`` (CelebA: Smiling by Male): DP = max_g SR_g - min_g SR_g
+      (:func:`demographic_parity_difference_abs`), EO = max(ΔTPR, ΔFPR) (:func:`equalized_odds_difference`;
+      ``odds="mean"``: :func:`average_odds_gap`). A multiclass target is read as "is ``target_class``".
+    - ``patch`` (CIFAR-10): :func:`target_class_rate_gap` of ``fairness["target_class"]`` for both.
+    - ``pose`` (CUB-200, k pose bins): DP = :func:`mean_class_dp_gap`, EO = :func:`mean_class_tpr_gap`.
+
+    Always >= 0. Edge cases as the underlying gap's (nan with a RuntimeWarning); an unknown bias, or a patch
+    bias without a target class, is a ValueError.
+    """
+    if kind not in GAP_KINDS or odds not in ODDS:
+        raise ValueError(f"kind must be one of {GAP_KINDS} and odds one of {ODDS}, got {kind!r}, {odds!r}")
+    bias = (fairness or {}).get("bias")
+    target = (fairness or {}).get("target_class")
+    if bias == "pose":
+        return (mean_class_dp_gap if kind == "dp" else mean_class_tpr_gap)(y_true, y_pred, sensitive)
+    if bias == "patch":
+        if target is None:
+            raise ValueError("a patch bias needs fairness['target_class']")
+        return target_class_rate_gap(y_true, y_pred, sensitive, target_class=target)
+    if bias == "attribute":
+        if target is not None:
+            y_true, y_pred = np.asarray(y_true) == target, np.asarray(y_pred) == target
+        if kind == "dp":
+            return demographic_parity_difference_abs(y_true, y_pred, sensitive)
+        return (equalized_odds_difference if odds == "worst" else average_odds_gap)(y_true, y_pred, sensitive)
+    raise ValueError(f"unknown bias {bias!r} in the dataset's fairness description; known: {', '.join(BIASES)}")
+
+
+BIAS_GAP_NEEDS = Needs(("y", "pred", "s", "fairness"))
+GAP_DROP_NEEDS = Needs(("y", "pred", "pred_original", "s", "fairness"))
+
+
+@register_metric("bias_dp_gap", kind="fairness", higher_is_better=False, needs=BIAS_GAP_NEEDS)
+def bias_dp_gap(y_true, y_pred, sensitive, fairness) -> float:
+    """cobum's DP gap of the dataset's bias (:func:`bias_gap`, kind ``dp``); >= 0, lower is fairer."""
+    return bias_gap(y_true, y_pred, sensitive, fairness, kind="dp")
+
+
+@register_metric("bias_eo_gap", kind="fairness", higher_is_better=False, needs=BIAS_GAP_NEEDS)
+def bias_eo_gap(y_true, y_pred, sensitive, fairness) -> float:
+    """cobum's EO gap of the dataset's bias (:func:`bias_gap`, kind ``eo``, worst case); >= 0, lower is fairer."""
+    return bias_gap(y_true, y_pred, sensitive, fairness, kind="eo")
+
+
+def gap_drop_pct(y_true, y_pred, y_pred_original, sensitive, fairness, *, kind: str, odds: str = "worst") -> float:
+    """100·(gap_o − gap_m)/gap_o of :func:`bias_gap` (:func:`percent_drop`), o = the original model's predictions."""
+    original = bias_gap(y_true, y_pred_original, sensitive, fairness, kind=kind, odds=odds)
+    return percent_drop(original, bias_gap(y_true, y_pred, sensitive, fairness, kind=kind, odds=odds))
+
+
+@register_metric("dp_gap_drop_pct", kind="fairness", higher_is_better=True, signed=True, needs=GAP_DROP_NEEDS)
+def dp_gap_drop_pct(y_true, y_pred, y_pred_original, sensitive, fairness) -> float:
+    """cobum "DP": % drop of the DP gap against the original model's, 100·(gap_o − gap_m)/gap_o (test split).
+
+    Positive: the gap shrank; negative: it grew; 0 for the original model itself. Gap per bias:
+    :func:`bias_gap`. Edge case: gap_o = 0 or undefined -> nan with a RuntimeWarning.
+    """
+    return gap_drop_pct(y_true, y_pred, y_pred_original, sensitive, fairness, kind="dp")
+
+
+@register_metric("eo_gap_drop_pct", kind="fairness", higher_is_better=True, signed=True, needs=GAP_DROP_NEEDS)
+def eo_gap_drop_pct(y_true, y_pred, y_pred_original, sensitive, fairness) -> float:
+    """cobum "EO": % drop of the EO gap (worst case of ΔTPR, ΔFPR for an attribute bias) against the original
+    model's, as :func:`dp_gap_drop_pct`. Edge case: gap_o = 0 or undefined -> nan with a RuntimeWarning."""
+    return gap_drop_pct(y_true, y_pred, y_pred_original, sensitive, fairness, kind="eo")
+
+
+@register_metric("eo_mean_gap_drop_pct", kind="fairness", higher_is_better=True, signed=True, needs=GAP_DROP_NEEDS)
+def eo_mean_gap_drop_pct(y_true, y_pred, y_pred_original, sensitive, fairness) -> float:
+    """cobum's EO option ``mean`` (cobum.md §4.1: store both): % drop of ½(ΔTPR + ΔFPR) for an attribute bias
+    (the other biases' EO gap is unchanged). Edge case: gap_o = 0 or undefined -> nan with a RuntimeWarning."""
+    return gap_drop_pct(y_true, y_pred, y_pred_original, sensitive, fairness, kind="eo", odds="mean")

@@ -309,11 +309,20 @@ def auc_loss(p_forget, y_forget, p_retain, y_retain, p_test, y_test, *, seed: in
     Edge case: n == 0 -> auc nan with a RuntimeWarning.
     """
     pf, yf, _, _, pt, yt = _all(p_forget, y_forget, p_retain, y_retain, p_test, y_test)
+    return forget_test_loss_auc(pf, yf, pt, yt, seed=seed)
+
+
+def forget_test_loss_auc(p_forget, y_forget, p_test, y_test, *, seed: int = 0) -> dict[str, float]:
+    """:func:`auc_loss` without the retain set it does not use (cobum's Co-BUM scores three models' MIA)."""
+    pf, yf = _probs(p_forget, y_forget, "forget")
+    pt, yt = _probs(p_test, y_test, "test")
+    if pf.shape[1] != pt.shape[1]:
+        raise ValueError(f"class counts differ: forget {pf.shape[1]}, test {pt.shape[1]}")
     rng = np.random.default_rng(seed)
     n = min(len(yf), len(yt))
     out: dict[str, float] = {"auc": float("nan"), "n": n, "seed": seed}
     if n == 0:
-        _undefined("auc_loss: empty forget or test set, AUC undefined", stacklevel=2)
+        _undefined("auc_loss: empty forget or test set, AUC undefined", stacklevel=3)
         return out
     i_f = np.sort(rng.choice(len(yf), size=n, replace=False))
     i_t = np.sort(rng.choice(len(yt), size=n, replace=False))

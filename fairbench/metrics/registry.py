@@ -10,9 +10,17 @@ Inputs (a task provides the ones it can; ``name:split`` takes it from another sp
   P(y = 1), ``proba`` class probabilities, ``s`` the sensitive attribute, ``X`` features, ``users`` /
   ``items`` of a ranking, ``y_rank`` the labels a ranking score is judged against (a dataset variant's
   corrected labels where it has them, else ``y``);
+- per split, from another model of the run than the evaluated one (task ``unlearn``): ``pred_original`` /
+  ``proba_original`` (the original model's), ``pred_reference`` / ``proba_reference`` (the reference's, the
+  model retrained on D_r);
 - per run: ``predict`` f(X, s) -> P(y = 1), ``predict_group_only`` (the group switched only at the
   predictor), ``X_processed``, ``quantile_map``, ``group_means``, ``groups``, ``k``, ``theta`` /
-  ``theta_reference`` (parameter vectors).
+  ``theta_reference`` (parameter vectors); ``fairness`` (the dataset's bias description, ``meta["fairness"]``:
+  ``bias``, ``target_class``, ``groups``); ``unlearn_seconds``, ``train_seconds``, ``reference_seconds``
+  (an unlearning run's timings) and ``is_original`` (its evaluated model is the original, unchanged).
+
+Options: a run may give a metric keyword arguments (``metric_options: {name: {key: value}}``, e.g. Co-BUM's
+coefficients), on top of the fixed ``options`` of its Needs.
 
 ``groups`` of a Needs: ``"privileged"`` passes the dataset's privileged group as ``privileged=``,
 ``"per_group"`` calls the metric once per group (stored as ``<name>_<code>``). ``seeded`` passes the

@@ -125,3 +125,18 @@ def unlearning_accuracies(y_forget, pred_forget, y_retain, pred_retain, y_test, 
         "forget_accuracy": forget_accuracy(y_forget, pred_forget),
         "test_accuracy": test_accuracy(y_test, pred_test),
     }
+
+
+@register_metric("time_s", kind="efficiency", higher_is_better=False,
+                 needs=Needs(("unlearn_seconds", "train_seconds", "is_original")))
+def time_s(unlearn_seconds, train_seconds, is_original) -> float:
+    """cobum "Time (s)": wall-clock seconds spent producing the evaluated model.
+
+    The unlearning call's seconds, except for a run whose evaluated model *is* the original (cobum's
+    Baseline row, method ``ori``): its cost is the original training, ``train_seconds``. Hardware-dependent;
+    compare only within one machine. Edge case: a missing time -> nan with a RuntimeWarning.
+    """
+    seconds = float(train_seconds if is_original else unlearn_seconds)
+    if not np.isfinite(seconds):
+        return _undefined("time_s: the run recorded no such time")
+    return seconds

@@ -12,7 +12,8 @@ augmentation, and the training loop.
   is a pure function of its data and ``random_state`` on every device.
 - **Train.** :func:`train_classifier`: reshuffled minibatches, cross-entropy, SGD with momentum (or
   Adam) and a cosine or constant learning rate; on CUDA under bf16 autocast. On the CPU the loop is
-  deterministic (same seed, same weights).
+  deterministic (same seed, same weights). ``head_only`` trains the linear head alone (a linear probe):
+  the body runs in eval mode without gradients, so its weights and batch-norm statistics stay as loaded.
 
 ``--device auto|cpu|cuda`` is the learners' ``device`` parameter (:func:`resolve_device`).
 """
@@ -168,24 +169,29 @@ def cuda_kernels(device: torch.device) -> Iterator[None]:
 
 
 def train_classifier(network: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, prepare: Preparation,
-                     schedule: Schedule, gen: torch.Generator, augment: Augmentation | None = None) -> int:
+                     schedule: Schedule, gen: torch.Generator, augment: Augmentation | None = None,
+                     head_only: bool = False) -> int:
     """Fit ``network`` (on the images' device) with cross-entropy on the uint8 ``images`` and their
     ``labels``; batches and augmentation draw from ``gen``. A one-image batch of a network with batch
     normalisation is skipped (batch statistics of one image are undefined for 1x1 feature maps).
-    Returns the number of images trained on (for throughput)."""
+    ``head_only``: only ``network.head`` learns (``network`` is a body + head classifier); the body stays in
+    eval mode and runs without gradients. Returns the number of images trained on (for throughput)."""
     network.train()
+    if head_only:
+        network.body.eval()
     with cuda_kernels(images.device):
-        seen = _epochs(network, images, labels, prepare, schedule, gen, augment)
+        seen = _epochs(network, images, labels, prepare, schedule, gen, augment, head_only)
     network.eval()
     return seen
 
 
 def _epochs(network: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, prepare: Preparation,
-            schedule: Schedule, gen: torch.Generator, augment: Augmentation | None) -> int:
+            schedule: Schedule, gen: torch.Generator, augment: Augmentation | None, head_only: bool) -> int:
     device, cuda = images.device, images.device.type == "cuda"
-    opt = optimiser(network.parameters(), schedule.optimizer, float(schedule.lr), momentum=float(schedule.momentum),
+    learning = network.head if head_only else network
+    opt = optimiser(learning.parameters(), schedule.optimizer, float(schedule.lr), momentum=float(schedule.momentum),
                     weight_decay=float(schedule.weight_decay))
-    smallest = smallest_batch(network)
+    smallest = 1 if head_only else smallest_batch(network)  # a frozen body keeps its batch-norm statistics
     n, batch_size = len(images), int(schedule.batch_size)
     total = int(schedule.epochs) * math.ceil(n / batch_size)
     step = seen = 0
@@ -204,7 +210,15 @@ def _epochs(network: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor
             if augment is not None:
                 batch = augment(batch, gen)
             with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=cuda):
-                loss = F.cross_entropy(network(prepare(batch)), labels[rows])
+                loss = F.cross_entropy(_forward(network, prepare(batch), head_only), labels[rows])
             descend(opt, loss)
             seen += len(rows)
     return seen
+
+
+def _forward(network: torch.nn.Module, x: torch.Tensor, head_only: bool) -> torch.Tensor:
+    if not head_only:
+        return network(x)
+    with torch.no_grad():
+        features = network.body(x)
+    return network.head(features)

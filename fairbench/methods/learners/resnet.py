@@ -25,6 +25,15 @@ Training recipe (the paper states none; cfdebias.md §2.6 asks to record ours): 
 weight decay 5e-4, cosine learning rate from ``lr`` (0.01 for the fine-tuned ResNets, 0.05 for the mini
 net trained from scratch), batch 128, 10 epochs, random crop (4 pixels of zero padding) and horizontal
 flip. Every part is a parameter.
+
+Two choices cobum needs (cobum.md §2.3, §6.5), both defaulting to what the learners did before:
+
+- ``trainable: all | fc``: ``fc`` is a linear probe, only the head learns; the body keeps its initial
+  (ImageNet) weights and batch-norm statistics. Retraining clones the parameter, so the oracle trains the same
+  parameters as the original.
+- ``loss: ce | bce``: ``bce`` gives a binary task one logit z (:class:`OneLogitHead`); the network still
+  outputs two class logits, (0, z), so ``predict_proba`` has two columns (1 − σ(z), σ(z)) and cross-entropy
+  on them is exactly binary cross-entropy on z: every unlearner runs on it unchanged.
 """
 
 from __future__ import annotations
@@ -53,6 +62,20 @@ from ._images import (
 from ._torch_classifier import EVAL_BATCH, OPTIMISERS, BodyHead, TorchClassifier, labels, predict_logits
 
 PRETRAINED = ("imagenet", "none")
+TRAINABLE = ("all", "fc")
+LOSSES = ("ce", "bce")
+
+
+class OneLogitHead(nn.Linear):
+    """A binary head with one logit z, emitted as the class logits (0, z): softmax gives (1 − σ(z), σ(z)) and
+    cross-entropy on (0, z) equals binary cross-entropy on z. ``out_features`` is 1 (the weight's rows)."""
+
+    def __init__(self, in_features: int):
+        super().__init__(in_features, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        z = super().forward(x)
+        return torch.cat([torch.zeros_like(z), z], dim=1)
 
 
 class ImageClassifier(TorchClassifier, Learner):
@@ -64,11 +87,13 @@ class ImageClassifier(TorchClassifier, Learner):
     def __init__(self, epochs: int = 10, batch_size: int = 128, lr: float = 0.01, optimizer: str = "sgd",
                  momentum: float = 0.9, weight_decay: float = 5e-4, lr_schedule: str = "cosine",
                  augment: str = "crop_flip", crop_padding: int = 4, image_size: int | None = None,
-                 device: str = "auto", random_state: int = 0):
+                 trainable: str = "all", loss: str = "ce", device: str = "auto", random_state: int = 0):
         self._store(locals())
 
     def _check_params(self) -> None:
         check_choice("optimizer", self.optimizer, OPTIMISERS)
+        check_choice("trainable", self.trainable, TRAINABLE)
+        check_choice("loss", self.loss, LOSSES)
         check_choice("lr_schedule", self.lr_schedule, SCHEDULES)
         check_choice("augment", self.augment, AUGMENTATIONS)
         check_positive(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr)
@@ -84,9 +109,16 @@ class ImageClassifier(TorchClassifier, Learner):
     def in_channels(self, data_channels: int) -> int:
         return data_channels
 
+    def build_network(self, in_channels: int, n_classes: int) -> BodyHead:
+        """The architecture with the head ``loss`` asks for (``bce``: one logit instead of two)."""
+        network = self.architecture(in_channels, n_classes)
+        if self.loss == "bce":
+            network.head = OneLogitHead(network.head.in_features)
+        return network
+
     def initial_network(self, in_channels: int, n_classes: int, seed: int) -> BodyHead:
         with torch_seeded(seed):
-            return self.architecture(in_channels, n_classes)
+            return self.build_network(in_channels, n_classes)
 
     def normalisation(self, images: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
         return channel_statistics(images)
@@ -102,6 +134,8 @@ class ImageClassifier(TorchClassifier, Learner):
         if int(target.min()) < 0:
             raise FairbenchError("labels must be class codes 0..K-1")
         n_classes = max(int(target.max()) + 1, 2)
+        if self.loss == "bce" and n_classes != 2:
+            raise FairbenchError(f"loss: bce needs binary 0/1 labels, got {n_classes} classes")
         seed = seed_from(self.random_state)  # initialisation, minibatch order, augmentation
         in_channels = self.in_channels(images.shape[1])
         if images.shape[1] not in (1, in_channels):
@@ -117,7 +151,7 @@ class ImageClassifier(TorchClassifier, Learner):
                             float(self.momentum), float(self.weight_decay), self.lr_schedule)
         augment = None if self.augment == "none" else Augmentation(self.augment, int(self.crop_padding))
         train_classifier(network, images, target, self.preparation(), schedule, torch.Generator().manual_seed(seed),
-                         augment)
+                         augment, head_only=self.trainable == "fc")
         self.network_, self.n_classes_, self.in_channels_ = network.eval(), n_classes, in_channels
         self.device_ = device.type  # where it was trained (provenance: bf16 on CUDA, float32 on the CPU)
         return self
@@ -153,7 +187,7 @@ class ImageClassifier(TorchClassifier, Learner):
         if attribute != "network_":
             raise FairbenchError(f"a stored image classifier has no module {attribute!r}")
         with torch_seeded(0):
-            return self.architecture(int(self.in_channels_), int(self.n_classes_))
+            return self.build_network(int(self.in_channels_), int(self.n_classes_))
 
 
 # -- the small residual network ------------------------------------------------------------------

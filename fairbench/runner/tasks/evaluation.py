@@ -8,6 +8,7 @@ also what its configuration checks metric names against (``metric_names`` in ``t
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
@@ -19,6 +20,10 @@ if TYPE_CHECKING:  # planning imports this module for provided(): the datasets a
     from ...datasets.base import Split
 
 SPLIT_INPUTS = ("y", "pred", "score", "proba", "s", "X", "y_rank")
+# Other models of a run than the evaluated one (``Inputs.models``), and what is taken from them per split:
+# ``pred_original`` is the original model's ``pred``.
+MODEL_ROLES = ("original", "reference")
+ROLE_INPUTS = ("pred", "proba")
 
 
 def predicted_labels(model: Any, X: np.ndarray) -> np.ndarray:
@@ -30,7 +35,9 @@ def predicted_labels(model: Any, X: np.ndarray) -> np.ndarray:
 @dataclass
 class Inputs:
     """What a task gives its metrics: ``splits`` by name, an optional ``model`` (predictions come from
-    its ``predict`` / ``predict_proba``), run-level ``values``, the dataset's ``privileged`` group."""
+    its ``predict`` / ``predict_proba``), run-level ``values``, the dataset's ``privileged`` group, and
+    other ``models`` of the run by role (:data:`MODEL_ROLES`), whose predictions are ``pred_<role>`` /
+    ``proba_<role>``."""
 
     splits: Mapping[str, Split]
     model: Any = None
@@ -38,6 +45,7 @@ class Inputs:
     privileged: int | None = None
     labels_for_ranking: Mapping[str, np.ndarray] = field(default_factory=dict)  # y_rank where it differs from y
     dataset: str = ""
+    models: Mapping[str, Any] = field(default_factory=dict)
     _cache: dict[tuple[str, str], Any] = field(default_factory=dict)
 
     def get(self, name: str, split: str) -> Any:
@@ -48,6 +56,14 @@ class Inputs:
         return self._cache[(name, split)]
 
     def _compute(self, name: str, split_name: str) -> Any:
+        base, _, role = name.rpartition("_")
+        if role in MODEL_ROLES and base in ROLE_INPUTS:
+            if self.models.get(role) is None:
+                raise FairbenchError(f"a metric needs the {role} model's predictions; this run has no {role} model")
+            return Inputs(self.splits, self.models[role]).get(base, split_name)
+        if name == "fairness":  # not among the values: the dataset carries no description
+            raise FairbenchError(f"a metric needs the dataset's bias description (meta['fairness']); "
+                                 f"{self.dataset} has none")
         split = self.splits[split_name]
         if name == "y":
             return split.y
@@ -73,9 +89,11 @@ def provided(split_inputs: bool, values: Iterable[str] = ()) -> tuple[str, ...]:
     return (SPLIT_INPUTS if split_inputs else ()) + tuple(values)
 
 
-def evaluate(requested: Iterable[str] | Mapping[str, str], inputs: Inputs, seed: int = 0) -> dict[str, float]:
+def evaluate(requested: Iterable[str] | Mapping[str, str], inputs: Inputs, seed: int = 0,
+             options: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, float]:
     """``{output name: value}`` for metric names (or ``{output name: metric name}``), each metric called
-    with what its registry entry declares; ``seed`` is the run's evaluation stream for seeded metrics."""
+    with what its registry entry declares; ``seed`` is the run's evaluation stream for seeded metrics;
+    ``options`` a run's keyword arguments per metric name (over its Needs' fixed ``options``)."""
     from ...metrics import METRICS
 
     pairs = requested.items() if isinstance(requested, Mapping) else ((name, name) for name in requested)
@@ -87,7 +105,7 @@ def evaluate(requested: Iterable[str] | Mapping[str, str], inputs: Inputs, seed:
         for item in needs.inputs:
             input_name, _, split = item.partition(":")
             args.append(inputs.get(input_name, split or needs.split))
-        kwargs: dict[str, Any] = dict(needs.options)
+        kwargs: dict[str, Any] = {**needs.options, **_checked_options(info, (options or {}).get(name))}
         if needs.seeded:
             kwargs["seed"] = seed
         if needs.groups == "per_group":
@@ -102,3 +120,14 @@ def evaluate(requested: Iterable[str] | Mapping[str, str], inputs: Inputs, seed:
     return out
 
 
+def _checked_options(info: Any, given: Mapping[str, Any] | None) -> dict[str, Any]:
+    """A run's options of one metric: keyword-only parameters of its function (one-line error otherwise)."""
+    if not given:
+        return {}
+    accepted = [p.name for p in inspect.signature(info.fn).parameters.values()
+                if p.kind == p.KEYWORD_ONLY and p.name not in ("seed", "privileged", "group")]
+    unknown = sorted(set(given) - set(accepted))
+    if unknown:
+        raise FairbenchError(f"metric_options.{info.name}.{unknown[0]}: metric '{info.name}' takes no such option; "
+                             f"accepted: {', '.join(accepted) or '(none)'}")
+    return dict(given)

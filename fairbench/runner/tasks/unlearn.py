@@ -9,7 +9,9 @@ Task ``unlearn`` — a cell's run config::
     protocol: {name: uniform | subgroup | ..., <protocol parameters>, size: <m>}   # make_deletion
     redraw: []                     # what the seed redraws besides the deletion: split, noise
     reference: retrain | none      # the exact-unlearning oracle for ‖θ − θ_ref‖ and its timing
+                                   # (or {method: retrain, params: {epochs: 10}})
     metrics: [...]                 # registered metric names (default: DEFAULT_METRICS)
+    metric_options: {name: {...}}  # keyword options of a metric, e.g. cobum_recon's coefficients
     leakage: {delta: 1e-4}         # optional: certified-removal ε of a perturbed linear model
 
 Seeds (:mod:`fairbench.core.seeding`): the ``deletion`` stream draws the forget set, ``unlearner``
@@ -37,6 +39,14 @@ recorded when the run traces memory (``FAIRBENCH_TRACE_MEMORY=1``; tracing slows
 it is off by default and ``unlearn_seconds`` is untraced).
 An unlearner's ``report_`` dict (set by ``unlearn``) is stored as metrics ``unlearner_<key>``.
 
+Besides the evaluated model's predictions, metrics can ask for the original model's and the reference's
+(``pred_original``, ``proba_reference``, ...: cobum's % drops of the original's fairness gaps and its
+Co-BUM score), the dataset's bias description ``fairness`` (``meta["fairness"]``), the timings and
+``is_original`` (the unlearner returned the original model itself: cobum's Baseline row, whose time is the
+training's). An unlearner that names ``reference`` or ``dataset_meta`` in ``receives`` is handed the shared
+reference model (cobum's SCRUB: its teacher, trained before and outside the unlearning time) or the
+dataset's ``meta`` before ``prepare``.
+
 A protocol that returns a stream of requests (``sequential``: ``Deletion.batches``) is applied one
 request after another to the same (prepared once) unlearner, each call from the model the previous
 returned; the usual metrics are those of the final model, ``unlearn_seconds`` is the sum of the calls,
@@ -60,12 +70,13 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
 
+from ... import catalog as sources
 from ...core.errors import FairbenchError
 from .base import Stored, TaskResult, data_summary, register_task
 from .config import (
     BASE_KEYS, MethodSpec, ProtocolSpec, RunConfig, as_dict, check_keys, metric_names, refuse,
 )
-from .evaluation import Inputs, evaluate, provided
+from .evaluation import MODEL_ROLES, ROLE_INPUTS, Inputs, evaluate, provided
 
 if TYPE_CHECKING:  # planning imports this module: the methods, protocols and metrics load when a run needs them
     from ...datasets.base import Split
@@ -77,7 +88,9 @@ DEFAULT_METRICS = (
 )
 REDRAWABLE = ("split", "noise")
 HELD_BY_DEFAULT = {"split": "split", "noise": "init"}  # redraw name -> the seed stream it frees
-UNLEARN_INPUTS = provided(split_inputs=True)
+RUN_VALUES = ("fairness", "unlearn_seconds", "train_seconds", "reference_seconds", "is_original")
+ROLE_VALUES = tuple(f"{what}_{role}" for role in MODEL_ROLES for what in ROLE_INPUTS)
+UNLEARN_INPUTS = provided(split_inputs=True, values=ROLE_VALUES + RUN_VALUES)
 
 
 def _inner_learner(params: Any) -> tuple[str, ...]:
@@ -188,24 +201,34 @@ class DeletionConfig(RunConfig):
 
 @dataclass(frozen=True)
 class UnlearnConfig(DeletionConfig):
-    KEYS = DeletionConfig.KEYS + ("reference", "metrics", "leakage")
+    KEYS = DeletionConfig.KEYS + ("reference", "metrics", "leakage", "metric_options")
 
     reference: MethodSpec | None
     metrics: tuple[str, ...]
     leakage: dict[str, Any]
+    metric_options: dict[str, dict[str, Any]]
 
     @classmethod
     def parse(cls, config: dict[str, Any]) -> "UnlearnConfig":
         fields = cls.deletion_fields(config)
         reference_name = _reference_name(config)
         reference = None if reference_name is None else MethodSpec.parse(
-            reference_name, {}, where="reference", kinds=("unlearner",))
+            reference_name, _reference_block(config).get("params"), where="reference", kinds=("unlearner",))
         leakage = as_dict("leakage", config.get("leakage"))
         check_keys("leakage", leakage, ("delta",))
-        return cls(**fields, reference=reference,
-                   metrics=metric_names(config.get("metrics"), "unlearn", UNLEARN_INPUTS, DEFAULT_METRICS,
-                                        splits=("test", "retain", "forget")),
-                   leakage=leakage)
+        metrics = metric_names(config.get("metrics"), "unlearn", UNLEARN_INPUTS, DEFAULT_METRICS,
+                               splits=("test", "retain", "forget"))
+        if reference is None:
+            needing = [name for name in metrics if set(sources.metrics()[name].inputs_without_split()) & REFERENCE_INPUTS]
+            if needing:
+                raise refuse("reference", f"none, but metric '{needing[0]}' compares with the reference model",
+                             "retrain, or drop the metric")
+        options = as_dict("metric_options", config.get("metric_options"))
+        for name, given in options.items():
+            if name not in metrics:
+                raise refuse(f"metric_options.{name}", "not a metric of this run", metrics)
+            options[name] = as_dict(f"metric_options.{name}", given)
+        return cls(**fields, reference=reference, metrics=metrics, leakage=leakage, metric_options=options)
 
     def reference_run(self) -> dict[str, Any] | None:
         """The ``reference_unlearn`` run of this run's reference (None without one, or when the method is
@@ -260,6 +283,15 @@ def _unlearn_stream(unlearner: Any, original: Any, train: Split, batches: tuple[
         peak_mb = (tracemalloc.get_traced_memory()[1] - before) / 2**20 if tracemalloc.is_tracing() else float("nan")
         steps.append(_Step(forgotten, remaining, model, seconds, peak_mb))
     return steps
+
+
+def _context(names: tuple[str, ...], **available: Any) -> dict[str, Any]:
+    """What an unlearner ``receives`` (names from ``methods.base.CONTEXT``), from what the run has."""
+    unknown = sorted(set(names) - set(available))
+    if unknown:
+        raise FairbenchError(f"an unlearner asks for {unknown}, which an unlearning run does not give; it gives "
+                             f"{sorted(available)}")
+    return {name: available[name] for name in names}
 
 
 def _reference_is_the_method(config: "UnlearnConfig") -> bool:
@@ -339,10 +371,26 @@ def _check_same_deletion(reference_record: Mapping[str, Any], forget: np.ndarray
         raise FairbenchError("the shared reference run forgot other rows than this run: the two deletion draws differ")
 
 
-def _reference_name(config: dict[str, Any]) -> str | None:
-    """The exact-unlearning oracle a run is compared with: retrain unless the config says 'none'."""
+REFERENCE_INPUTS = {f"{what}_reference" for what in ROLE_INPUTS} | {"reference_seconds"}
+
+
+def _reference_block(config: dict[str, Any]) -> dict[str, Any]:
+    """The ``reference`` of a run config as ``{method, params}``: retrain unless the config says 'none'
+    (``{}``); a name stands for ``{method: name}``."""
     reference = config.get("reference", "retrain")
-    return None if reference in (None, "none") else str(reference)
+    if reference in (None, "none"):
+        return {}
+    if not isinstance(reference, dict):
+        return {"method": str(reference)}
+    check_keys("reference", reference, ("method", "params"))
+    if not isinstance(reference.get("method"), str):
+        raise refuse("reference.method", f"expected a method name, got {reference.get('method')!r}", "retrain, none")
+    return reference
+
+
+def _reference_name(config: dict[str, Any]) -> str | None:
+    """The exact-unlearning oracle a run is compared with (None: no reference)."""
+    return _reference_block(config).get("method")
 
 
 def _learner_components(config: dict[str, Any]) -> tuple[str, ...]:
@@ -407,6 +455,13 @@ def run(config: UnlearnConfig, deps: Mapping[str, Stored]) -> TaskResult:
     deletion = config.draw_deletion(data)
     forget, retain = data.train.subset(deletion.forget), data.train.subset(deletion.retain)
 
+    reference = reference_seconds = None
+    if config.reference is not None and not _reference_is_the_method(config):
+        shared = deps["reference"]  # the shared reference_unlearn run of this (original model, deletion)
+        _check_same_deletion(shared.record, deletion.forget)
+        reference, reference_seconds = shared.objects["model"], shared.record["metrics"]["reference_seconds"]
+    if getattr(unlearner, "receives", ()):
+        unlearner.receive(**_context(unlearner.receives, reference=reference, dataset_meta=data.meta))
     precompute_seconds = 0.0
     if hasattr(unlearner, "prepare"):
         start = time.perf_counter()
@@ -415,15 +470,22 @@ def run(config: UnlearnConfig, deps: Mapping[str, Stored]) -> TaskResult:
     steps = _unlearn_stream(unlearner, original, data.train, deletion.batches or (deletion.forget,))
     unlearned, unlearn_seconds = steps[-1].model, sum(step.seconds for step in steps)
     peak_mb = max(step.peak_mb for step in steps)
+    if config.reference is not None and _reference_is_the_method(config):
+        reference, reference_seconds = unlearned, unlearn_seconds
+    train_seconds = original_record["metrics"].get("train_seconds", float("nan"))
 
-    inputs = Inputs({"test": data.test, "retain": retain, "forget": forget}, unlearned,
-                    privileged=data.privileged, dataset=data.name)
-    metrics = evaluate(config.metrics, inputs, seed=streams.seed("evaluation"))
+    run_values = {"unlearn_seconds": unlearn_seconds, "train_seconds": train_seconds,
+                  "reference_seconds": reference_seconds, "is_original": unlearned is original,
+                  **({"fairness": data.meta["fairness"]} if "fairness" in data.meta else {})}
+    inputs = Inputs({"test": data.test, "retain": retain, "forget": forget}, unlearned, values=run_values,
+                    privileged=data.privileged, dataset=data.name,
+                    models={"original": original, "reference": reference})
+    metrics = evaluate(config.metrics, inputs, seed=streams.seed("evaluation"), options=config.metric_options)
     metrics.update({
         "n_forget": float(len(forget)), "n_retain": float(len(retain)),
         "precompute_seconds": precompute_seconds, "unlearn_seconds": unlearn_seconds,
         **({"unlearn_peak_mb": peak_mb} if math.isfinite(peak_mb) else {}),  # traced runs only
-        "train_seconds": original_record["metrics"].get("train_seconds", float("nan")),
+        "train_seconds": train_seconds,
     })
     # Numbers an unlearner reports about its last call (cfdebias: counterfactual-search vs optimisation
     # seconds, share of counterfactuals found; PUMA: step norm), kept as unlearner_<name>.
@@ -431,12 +493,6 @@ def run(config: UnlearnConfig, deps: Mapping[str, Stored]) -> TaskResult:
         metrics[f"unlearner_{key}"] = float(value)
 
     if config.reference is not None:
-        if _reference_is_the_method(config):
-            reference, reference_seconds = unlearned, unlearn_seconds
-        else:  # the shared reference_unlearn run of this (original model, deletion)
-            shared = deps["reference"]
-            _check_same_deletion(shared.record, deletion.forget)
-            reference, reference_seconds = shared.objects["model"], shared.record["metrics"]["reference_seconds"]
         metrics["reference_seconds"] = reference_seconds
         metrics.update(_distance_to(unlearned, reference))
 

@@ -167,7 +167,7 @@ class MethodSpec:
 
 def dataset_name(value: Any) -> str:
     """``name[@variant]``, both registered (checked without loading anything). One that is not raises
-    NotImplementedHere: a spec may name a dataset ahead of its loader (cobum's celeba, cub200@cobum),
+    NotImplementedHere: a spec may name a dataset ahead of its loader (e.g. a new paper's data),
     and its cells render not run with the reason; on the command line it is still a one-line error."""
     if not isinstance(value, str) or not value:
         raise refuse("dataset", f"expected name[@variant], got {value!r}", "a registered dataset (fairbench list datasets)")

@@ -135,3 +135,14 @@ def test_dnn_is_deterministic_and_clonable(problem):
     np.testing.assert_array_equal(a.predict_proba(train.X), b.predict_proba(train.X))
     with pytest.raises(FairbenchError):
         DNNClassifier(fairness_penalty="eo", fairness_weight=1.0).fit(train.X, train.y)  # s missing
+
+
+def test_concepts_from_the_dataset_need_its_map(problem):
+    model, _, forget, retain = problem
+    ours = METHODS.get("cfdebias").factory(concepts="dataset", epochs=1)
+    with pytest.raises(FairbenchError, match="needs the run's dataset meta"):  # no run handed the meta in
+        ours.unlearn(model, forget, retain)
+    with pytest.raises(FairbenchError, match="no class -> concept map"):  # a table has no concepts
+        ours.receive(dataset_meta={}).unlearn(model, forget, retain)
+    with pytest.raises(FairbenchError, match="or be 'dataset'"):
+        METHODS.get("cfdebias").factory(concepts="datasett").receive(dataset_meta={}).unlearn(model, forget, retain)

@@ -159,11 +159,12 @@ def contrastive_boundary(xi_f: torch.Tensor, xi_cf: torch.Tensor, xi_r: torch.Te
 class CounterfactualDebiasing(Unlearner):
     vae_: _cchvae.TabularVAE | None = None  # the counterfactual generator, fitted by prepare
     train_: Split | None = None
+    receives = ("dataset_meta",)  # concepts: dataset reads the dataset's class -> concept map from its meta
 
     def __init__(self, alpha: float = 0.6, beta: float = 0.2, gamma_ce: float = 0.2, gamma_int: float = 0.2,
                  mask_share: float = 0.5, tau: float = 0.1, max_negatives: int = 64, epochs: int = 5,
                  lr: float = 1e-4, batch_size: int = 256, optimizer: str = "adam", pool_size: int = 32,
-                 background_columns: Sequence[int] = (), concepts: Sequence[int] | None = None,
+                 background_columns: Sequence[int] = (), concepts: Sequence[int] | str | None = None,
                  cf_search: dict | None = None, vae: dict | None = None, counterfactuals: str = "auto",
                  headtails: dict | None = None, random_state: int | None = None):
         self._store(locals())
@@ -185,6 +186,16 @@ class CounterfactualDebiasing(Unlearner):
         return name
 
     def _concepts(self) -> list[int] | None:
+        """The class -> concept map: the list given, or with ``concepts: dataset`` the dataset's own
+        (``meta["class_concepts"]``: CIFAR-100's super-classes, CUB-200's clusters), so a paper spec need not
+        spell out 100 or 200 numbers; None: no concepts (binary tabular tasks)."""
+        if isinstance(self.concepts, str):
+            if self.concepts != "dataset":
+                raise FairbenchError(f"concepts must list a concept per class or be 'dataset', got {self.concepts!r}")
+            concepts = self.received("dataset_meta").get("class_concepts")
+            if concepts is None:
+                raise FairbenchError("concepts: dataset, but the dataset has no class -> concept map (meta['class_concepts'])")
+            return [int(c) for c in concepts]
         return None if self.concepts is None else [int(c) for c in self.concepts]
 
     @limited_threads()

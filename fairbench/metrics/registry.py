@@ -12,7 +12,8 @@ Inputs (a task provides the ones it can; ``name:split`` takes it from another sp
   corrected labels where it has them, else ``y``);
 - per run: ``predict`` f(X, s) -> P(y = 1), ``predict_group_only`` (the group switched only at the
   predictor), ``X_processed``, ``quantile_map``, ``group_means``, ``groups``, ``k``, ``theta`` /
-  ``theta_reference`` (parameter vectors).
+  ``theta_reference`` (parameter vectors), ``pred_reference`` / ``proba_reference`` (the retrained
+  oracle's test predictions, next to the unlearned model's ``pred`` / ``proba``).
 
 ``groups`` of a Needs: ``"privileged"`` passes the dataset's privileged group as ``privileged=``,
 ``"per_group"`` calls the metric once per group (stored as ``<name>_<code>``). ``seeded`` passes the

@@ -32,7 +32,9 @@ one (model, deletion) shares one reference retrain. A run whose method is its ow
 Timings (also in ``metrics`` so tables can show them): ``precompute_seconds`` (an unlearner's
 optional one-off ``prepare(model, train)``, independent of the deletion), ``unlearn_seconds`` (the
 ``unlearn`` call), ``reference_seconds`` (retraining the oracle, from the shared reference run's
-record), ``train_seconds`` (the original fit, from its cached record). ``unlearn_peak_mb`` is the traced peak memory of the ``unlearn`` call,
+record), ``train_seconds`` (the original fit, from its cached record).
+With a reference, the distance to it: ``l2_to_retrain`` (parameters, where both models have a parameter
+vector of one shape), ``disagreement_to_retrain`` and ``kl_to_retrain`` (test predictions, any model). ``unlearn_peak_mb`` is the traced peak memory of the ``unlearn`` call,
 recorded when the run traces memory (``FAIRBENCH_TRACE_MEMORY=1``; tracing slows Python-bound unlearners down, so
 it is off by default and ``unlearn_seconds`` is untraced).
 An unlearner's ``report_`` dict (set by ``unlearn``) is stored as metrics ``unlearner_<key>``.
@@ -266,11 +268,19 @@ def _reference_is_the_method(config: "UnlearnConfig") -> bool:
     return config.reference.name == config.method.name and config.method.params == config.reference.params
 
 
-def _distance_to(unlearned: Any, reference: Any) -> dict[str, float]:
+def _distance_to(unlearned: Any, reference: Any, test: Split) -> dict[str, float]:
+    """Distance of the unlearned model to the reference: of the test predictions (hard-label disagreement
+    and KL of the predicted distributions, defined for any two classifiers) and, where both models have
+    parameter vectors of one shape, of the parameters."""
+    from .evaluation import predicted_labels
+
+    values = {"pred": predicted_labels(unlearned, test.X), "pred_reference": predicted_labels(reference, test.X),
+              "proba": unlearned.predict_proba(test.X), "proba_reference": reference.predict_proba(test.X)}
+    distances = evaluate(["disagreement_to_retrain", "kl_to_retrain"], Inputs({}, values=values))
     ours, theirs = _coef(unlearned), _coef(reference)
     if ours is None or theirs is None or ours.shape != theirs.shape:
-        return {}
-    return evaluate(["l2_to_retrain"], Inputs({}, values={"theta": ours, "theta_reference": theirs}))
+        return distances
+    return {**evaluate(["l2_to_retrain"], Inputs({}, values={"theta": ours, "theta_reference": theirs})), **distances}
 
 
 def _grad_residual(model: Any, rows: Split) -> float:
@@ -438,7 +448,7 @@ def run(config: UnlearnConfig, deps: Mapping[str, Stored]) -> TaskResult:
             _check_same_deletion(shared.record, deletion.forget)
             reference, reference_seconds = shared.objects["model"], shared.record["metrics"]["reference_seconds"]
         metrics["reference_seconds"] = reference_seconds
-        metrics.update(_distance_to(unlearned, reference))
+        metrics.update(_distance_to(unlearned, reference, data.test))
 
     if hasattr(unlearned, "objective_gradient"):
         # Residual of the remaining-data objective (n−m)·F(·; D′) + bᵀθ: 0 for exact retraining.

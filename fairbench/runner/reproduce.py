@@ -74,7 +74,13 @@ def reproduce_table(
     plan: Plan | None = None,
 ) -> RunSummary:
     """Run the missing jobs of ``table`` (``plan``: the table's plan when the caller already made it)."""
-    plan = plan or plan_table(table, scale, seeds, datasets, methods)
+    return run_plan(plan or plan_table(table, scale, seeds, datasets, methods), store, n_jobs, force, on_start, on_done)
+
+
+def run_plan(plan: Plan, store: RecordStore, n_jobs: int = 1, force: bool = False,
+             on_start: Callable[[int], None] | None = None,
+             on_done: Callable[[Outcome], None] | None = None) -> RunSummary:
+    """Run the plan's requested jobs that have no record (all of them with ``force``) and the jobs they need."""
     requested = [job for job in plan.jobs if job.key in plan.requested]
     todo, reused = pending_jobs(requested, store, force)
     summary = RunSummary(plan=plan, reused=reused)

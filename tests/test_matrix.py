@@ -86,15 +86,18 @@ def test_a_new_unlearner_file_is_a_new_row(tmp_path, fb_env_no_data):
 
 
 def test_exclusions_are_declared_and_lifted_by_naming(tmp_path):
-    grid = matrix.load_grid(REPO / "benchmarks")
-    table = matrix.build_table(grid, grid.family("dnn"), grid.protocol("uniform-5"))
-    excluded = table.cell("adult/bt", "accuracy")
-    assert excluded.expect == "reported-only" and "excluded from the default grid" in excluded.reason
+    path = tmp_path / "matrix.yaml"
+    path.write_text(TINY_GRID.replace("{families: [net], why: kept out of this test's default grid}",
+                                      "{families: [lin], datasets: [german], methods: [pru], why: too slow}"))
+    grid = matrix.read_grid(path)
+    table = matrix.build_table(grid, grid.family("lin"), grid.protocol("u5"))
+    excluded = table.cell("german/pru", "dp")
+    assert excluded.expect == "reported-only" and "excluded from the default grid: too slow" in excluded.reason
+    assert any("Excluded from the default grid (methods pru; datasets german; families lin)" in n for n in table.notes)
     default = matrix.default_cells(table, grid, None, None)
-    assert not any(key[0].startswith("adult/") for key in default)
-    assert any(key[0].startswith("german/") for key in default)
-    named = matrix.default_cells(table, grid, None, {"adult"})
-    assert named and all(key[0].startswith("adult/") for key in named)
+    assert default and not any(key[0] == "german/pru" for key in default)
+    assert {key[0] for key in matrix.default_cells(table, grid, {"pru"}, None)} == {"german/pru"}
+    assert any(key[0] == "german/pru" for key in matrix.default_cells(table, grid, None, {"german"}))
 
 
 def test_matrix_tables_resolve_like_paper_tables():

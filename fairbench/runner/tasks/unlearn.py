@@ -268,19 +268,23 @@ def _reference_is_the_method(config: "UnlearnConfig") -> bool:
     return config.reference.name == config.method.name and config.method.params == config.reference.params
 
 
+def _parameter_distance(unlearned: Any, reference: Any) -> dict[str, float]:
+    """``l2_to_retrain`` where both models have parameter vectors of one shape (else nothing)."""
+    ours, theirs = _coef(unlearned), _coef(reference)
+    if ours is None or theirs is None or ours.shape != theirs.shape:
+        return {}
+    return evaluate(["l2_to_retrain"], Inputs({}, values={"theta": ours, "theta_reference": theirs}))
+
+
 def _distance_to(unlearned: Any, reference: Any, test: Split) -> dict[str, float]:
-    """Distance of the unlearned model to the reference: of the test predictions (hard-label disagreement
-    and KL of the predicted distributions, defined for any two classifiers) and, where both models have
-    parameter vectors of one shape, of the parameters."""
+    """Distance of the unlearned model to the reference: of the parameters where they compare, and of the
+    test predictions (hard-label disagreement and KL of the predicted distributions, for any two classifiers)."""
     from .evaluation import predicted_labels
 
     values = {"pred": predicted_labels(unlearned, test.X), "pred_reference": predicted_labels(reference, test.X),
               "proba": unlearned.predict_proba(test.X), "proba_reference": reference.predict_proba(test.X)}
-    distances = evaluate(["disagreement_to_retrain", "kl_to_retrain"], Inputs({}, values=values))
-    ours, theirs = _coef(unlearned), _coef(reference)
-    if ours is None or theirs is None or ours.shape != theirs.shape:
-        return distances
-    return {**evaluate(["l2_to_retrain"], Inputs({}, values={"theta": ours, "theta_reference": theirs})), **distances}
+    return {**_parameter_distance(unlearned, reference),
+            **evaluate(["disagreement_to_retrain", "kl_to_retrain"], Inputs({}, values=values))}
 
 
 def _grad_residual(model: Any, rows: Split) -> float:
@@ -305,7 +309,8 @@ et al.'s data-dependent bound for the step from the previous model, for a linear
         if config.reference is not None:
             reference = step.model if _reference_is_the_method(config) else config.reference.build(
                 random_state=seed).unlearn(original, step.forgotten, step.remaining)
-            metrics.update({f"{key}_step_{i}": value for key, value in _distance_to(step.model, reference).items()})
+            metrics.update({f"{key}_step_{i}": value
+                            for key, value in _parameter_distance(step.model, reference).items()})
         if hasattr(step.model, "objective_gradient"):
             metrics[f"grad_residual_step_{i}"] = _grad_residual(step.model, step.remaining)
     return metrics

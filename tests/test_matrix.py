@@ -128,6 +128,8 @@ def test_ranking_changes_and_time_ratio():
     assert "time" in summaries["pru"].ranks and summaries["pru"].ranks["time"][0] == 2.0  # 0 s (original) first
     assert report._average_ranks({"a": 1.0, "b": 1.0, "c": 3.0}) == {"a": 1.5, "b": 1.5, "c": 3.0}
     assert report._pareto_front([(0.0, 1.0), (1.0, 0.0), (1.0, 1.0)]) == [0, 1]
+    assert report._coinciding([0.0, 0.001, 1.0], [0.0, 0.0, 1.0], ["a", "b", "c"]) == [((0.0, 0.0), ["a", "b"]),
+                                                                                        ((1.0, 1.0), ["c"])]
 
 
 TINY_GRID = """

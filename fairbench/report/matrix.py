@@ -210,6 +210,26 @@ def _pareto_front(points: list[tuple[float, float]]) -> list[int]:
             if not any((u <= x and v <= y) and (u < x or v < y) for u, v in points)]
 
 
+LABEL_CLOSENESS = 0.04  # points within this share of the axes' ranges share one label ("newton / fair_unlearning")
+
+
+def _coinciding(xs: list[float], ys: list[float], labels: list[str]) -> list[tuple[tuple[float, float], list[str]]]:
+    """The labels of the points, those that (nearly) coincide joined, at the first of each group."""
+    if not xs:
+        return []
+    x_range = (max(xs) - min(xs)) or 1.0
+    y_range = (max(ys) - min(ys)) or 1.0
+    groups: list[tuple[tuple[float, float], list[str]]] = []
+    for x, y, label in zip(xs, ys, labels):
+        for (gx, gy), names in groups:
+            if abs(gx - x) <= LABEL_CLOSENESS * x_range and abs(gy - y) <= LABEL_CLOSENESS * y_range:
+                names.append(label)
+                break
+        else:
+            groups.append(((x, y), [label]))
+    return groups
+
+
 def plot_pareto(grid: Grid, protocol_label: str, panels: list[tuple[str, list[MethodSummary]]], path: Path) -> Path | None:
     """One figure per protocol, a panel per family: x the grid's distance criterion (mean over datasets), y
     the change of its fairness criterion vs the original model, marker area the time relative to
@@ -234,8 +254,8 @@ def plot_pareto(grid: Grid, protocol_label: str, panels: list[tuple[str, list[Me
         # log scale: ratios span 1e-4 (keeping the model) to 10+ (slower than retraining)
         sizes = [20 + 60 * max(0.0, math.log10(s.time_ratio * 1e4)) if s.time_ratio else 20 for s in points]
         axis.scatter(xs, ys, s=sizes, alpha=0.6, edgecolors="black", linewidths=0.6)
-        for s, x, y in zip(points, xs, ys):
-            axis.annotate(s.label, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
+        for (x, y), names in _coinciding(xs, ys, [s.label for s in points]):
+            axis.annotate(" / ".join(names), (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
         front = sorted(_pareto_front(list(zip(xs, ys))), key=lambda i: xs[i])
         if len(front) > 1:
             axis.plot([xs[i] for i in front], [ys[i] for i in front], linestyle="--", linewidth=0.8, color="grey")
@@ -287,7 +307,7 @@ def readme_section(grid: Grid, root: Path, tables: list[TableSpec]) -> str:
                       f"runs the default grid of benchmarks/{grid.path.name} and writes this section.", ""]
         return "\n".join(lines + [README_END])
     changed = [c for c in grid.criteria if c.change]
-    lines += ["", "| family | protocol | best average rank | its Δ " + " | its Δ ".join(c.label for c in changed)
+    lines += ["", "| family | protocol | best average rank (over criteria and datasets) | its Δ " + " | its Δ ".join(c.label for c in changed)
               + " | its time / retrain | fastest | its average rank |",
               "|---|---|---|" + "---|" * len(changed) + "---|---|---|"]
     for table, summaries in found:

@@ -11,7 +11,7 @@ or a module-level name bound to one) and the ``register_task(...)`` calls under
 (:func:`fairbench.core.plugins.import_submodules`): modules and sub-packages whose names start with
 ``_``, and ``base`` / ``registry``, register nothing of their own.
 
-A field the catalog needs (name, kind, task, version, description, papers) must be a literal, a
+A field the catalog needs (name, kind, task, version, description, papers, model_family, needs_model) must be a literal, a
 module-level constant or a parameter of such a helper; anything else is reported with its file and
 line. ``tests/test_catalog.py`` checks that the catalog equals the imported registries.
 
@@ -36,7 +36,7 @@ from typing import Any, Iterator
 from .core.errors import FairbenchError
 
 PACKAGE = Path(__file__).resolve().parent
-METHOD_FIELDS = ("name", "kind", "task", "version", "description", "papers")
+METHOD_FIELDS = ("name", "kind", "task", "version", "description", "papers", "model_family", "needs_model")
 TASK_FIELDS = ("name", "version", "description")
 NOT_DISCOVERED = {"base", "registry"}  # what import_submodules skips besides private modules
 # Keys whose string value names a registered method, at any depth of a run configuration: the cell's
@@ -88,6 +88,8 @@ class MethodInfo:
     version: str
     description: str
     papers: tuple[str, ...] = ()
+    model_family: str = ""  # a learner's model family (MethodEntry.model_family)
+    needs_model: tuple[str, ...] = ()  # the model families an unlearner can unlearn (empty: any)
     signature: Signature | None = field(default=None, compare=False)  # its factory's, read from the source
     unreadable: str = field(default="", compare=False)  # why the signature could not be read (then None)
     module: str = field(default="", compare=False)  # the module that registers it (imported when it is asked for)
@@ -526,8 +528,9 @@ def _info(cls: type, values: dict[str, Any], where: str) -> Any:
     missing = [name for name in required if name not in values]
     if missing:
         raise FairbenchError(f"{where}: the registration gives no {', '.join(missing)}")
-    if "papers" in values:
-        values["papers"] = tuple(values["papers"])
+    for name in ("papers", "needs_model"):
+        if name in values:
+            values[name] = tuple(values[name])
     return cls(**values)
 
 

@@ -441,13 +441,16 @@ def run(
 
 # ---------------------------------------------------------------- tables
 def _refs(ref: str) -> list[str]:
-    from .specs import resolve_ref, spec_paths
+    from .matrix import PAPER as MATRIX
+    from .specs import resolve_ref, spec_paths, table_refs
 
-    if ref == "all":
+    if ref == "all":  # the papers' tables (the matrix is named on its own: `matrix` or `matrix:all`)
         return list(spec_paths())
+    if ref == MATRIX:
+        ref = f"{MATRIX}:all"
     if ref.endswith(":all"):
         paper = ref[: -len(":all")]
-        refs = [r for r in spec_paths() if r.startswith(paper + ":")]
+        refs = [r for r in table_refs() if r.startswith(paper + ":")]
         if not refs:
             raise FairbenchError(f"no tables for paper '{paper}'")
         return refs
@@ -694,7 +697,7 @@ def render(
 
 @app.command()
 def check(
-    refs: Optional[List[str]] = typer.Argument(None, help="PAPER:TABLE ... (default: every table with records)"),
+    refs: Optional[List[str]] = typer.Argument(None, help="PAPER:TABLE ... or matrix (default: every table with records)"),
     scale: str = typer.Option("paper", help="which scale's records to check (mini: against a mini baseline only)"),
     baseline: Optional[Path] = typer.Option(
         None, help="folder of the committed tables to compare with (default: $FAIRBENCH_BASELINE or tables/)"),
@@ -710,7 +713,7 @@ def check(
     from .report.check import Verdict, check_table, junit_xml
     from .report.claims import check_claims
     from .report.results import collect
-    from .specs import SCALES, load_table, spec_paths
+    from .specs import SCALES, load_table, table_refs
     from .store import RecordStore
 
     if scale not in SCALES:
@@ -719,7 +722,7 @@ def check(
     if baseline is not None and not baseline.is_dir():
         raise FairbenchError(f"--baseline {baseline}: no such folder")
     store = RecordStore()
-    names = [r for ref in refs for r in _refs(ref)] if refs else list(spec_paths())
+    names = [r for ref in refs for r in _refs(ref)] if refs else table_refs()
     reports = []
     for ref in names:
         table = load_table(ref)
@@ -753,6 +756,122 @@ def check(
         raise typer.Exit(1)
     if not all(report.ok for report in reports):
         raise typer.Exit(1)
+
+
+# ---------------------------------------------------------------- the unlearning matrix
+@app.command()
+def matrix(
+    methods: Optional[str] = typer.Option(None, help="only these unlearners, comma-separated (also runs the "
+                                                     "grid's excluded cells of these methods)"),
+    datasets: Optional[str] = typer.Option(None, help="only these datasets, comma-separated (also runs the grid's "
+                                                      "excluded cells on them)"),
+    protocols: Optional[str] = typer.Option(None, help="only these protocols of benchmarks/matrix.yaml, comma-separated"),
+    families: Optional[str] = typer.Option(None, help="only these base-learner families of benchmarks/matrix.yaml"),
+    seeds: Optional[int] = typer.Option(None, help="seeds per cell (default: the grid's)"),
+    jobs: int = typer.Option(1, help="parallel worker processes (at most 4 per CPU core without --yes)"),
+    force: bool = typer.Option(False, help="recompute cached cells"),
+    out: Optional[Path] = typer.Option(
+        None, help="write the tables under this folder (default: $FAIRBENCH_TABLES or <results>/tables); "
+                   "--out tables updates the committed ones"),
+    readme: Optional[Path] = typer.Option(
+        None, help="rewrite this README's \"Which unlearning method?\" block from the tables under --out"),
+    yes: bool = typer.Option(False, "--yes/--no-yes", help="run even above the size limits"),
+):
+    """Run every compatible (unlearner, base learner, dataset, protocol) of benchmarks/matrix.yaml through the
+    record store (cached, resumable), then render one table per (family, protocol), the rankings and the
+    Pareto plots under <out>/matrix/."""
+    from . import matrix as grid_module
+    from .core.status import RunStatus
+    from .runner.plan import check_bounds
+    from .store import RecordStore
+
+    if seeds is not None and seeds < 1:
+        raise FairbenchError("--seeds must be at least 1")
+    if jobs < 1:
+        raise FairbenchError("--jobs must be at least 1")
+    grid = grid_module.load_grid()
+    if grid is None:
+        raise FairbenchError(f"there is no matrix grid at {grid_module.grid_path()}")
+    tables = grid_module.tables(families=_names(families), protocols=_names(protocols))
+    only_methods, only_datasets = _names(methods), _names(datasets)
+    _check_matrix_selection(tables, only_methods, only_datasets)
+    from .runner.matrix import plan_matrix, selected_tables
+
+    chosen = selected_tables(tables, grid, only_methods, only_datasets)
+    if not yes:
+        check_bounds(chosen, seeds, jobs)
+    plan = plan_matrix(chosen, seeds)
+    from .runner.reproduce import run_plan
+    store = RecordStore()
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console) as progress:
+        bar = progress.add_task("matrix", total=None)
+
+        def on_start(total: int) -> None:
+            progress.console.print(f"matrix: {plan.selected} cell(s) of {len(chosen)} table(s); {total} job(s) to run")
+            progress.update(bar, total=total)
+
+        def on_done(outcome) -> None:
+            progress.advance(bar)
+            if outcome.status is not RunStatus.RAN:
+                progress.console.print(f"[yellow]{outcome.status.value}[/yellow] {outcome.job.label}: "
+                                       f"{_one_line(outcome.message)}", highlight=False)
+
+        summary = run_plan(plan, store, jobs, force, on_start, on_done)
+    failed = summary.count(RunStatus.INVALID, RunStatus.CRASHED)
+    console.print(f"matrix: reused {len(summary.reused)} cached run(s), ran {summary.count(RunStatus.RAN)}, "
+                  f"failed {failed}", highlight=False)
+    _print_not_run(grid_module.PAPER, summary, store)
+    folder = _write_matrix(grid, grid_module.tables(), out or settings.tables_dir(), store)
+    console.print(f"rendered {folder}/ (tables, README.md with the rankings, Pareto plots)", highlight=False)
+    if readme is not None:
+        _write_readme_block(grid, readme, out or settings.tables_dir())
+    if failed:
+        raise typer.Exit(EXIT_CRASHED)
+
+
+def _check_matrix_selection(tables, methods: set[str] | None, datasets: set[str] | None) -> None:
+    """A method or dataset that no selected matrix table has a row for is a user error."""
+    for kind, wanted, position in (("method", methods, 1), ("dataset", datasets, 0)):
+        present = {row.id.split("/", 1)[position].split("@", 1)[0] for table in tables for row in table.rows}
+        unknown = sorted((wanted or set()) - present)
+        if unknown:
+            raise FairbenchError(f"the matrix has no {kind} {', '.join(unknown)} in the selected families; "
+                                 f"it has: {', '.join(sorted(present))}")
+
+
+def _write_matrix(grid, tables, root: Path, store) -> Path:
+    """Every matrix table (markdown, LaTeX, CSV; the whole grid, whatever ran this time, as `reproduce` renders
+    whole tables), the rankings (README.md) and a Pareto plot per protocol."""
+    from .matrix import PAPER
+    from .report.matrix import plot_pareto, summarize, summary_markdown, values_from_results
+    from .report.results import collect
+
+    folder = root / PAPER
+    sections, plots = [], {}
+    for table in tables:
+        results = collect(table, store)
+        _write_table_files(table, results, folder, "paper")
+        sections.append((table, summarize(table, grid, values_from_results(results))))
+    for protocol in grid.protocols:
+        panels = [(grid.parts(table)[0].label, summaries) for table, summaries in sections
+                  if grid.parts(table)[1].id == protocol.id]
+        if panels and plot_pareto(grid, protocol.label, panels, folder / f"pareto-{protocol.id}.png"):
+            plots[protocol.id] = f"pareto-{protocol.id}.png"
+    atomic.write_text(folder / "README.md", summary_markdown(grid, sections, plots))
+    return folder
+
+
+def _write_readme_block(grid, readme: Path, root: Path) -> None:
+    """Rewrite the README's generated block from the committed-style CSVs under ``root``."""
+    from .matrix import tables as matrix_tables
+    from .report.matrix import readme_section, replace_readme_block
+
+    if not readme.is_file():
+        raise FairbenchError(f"--readme {readme}: no such file")
+    text = readme.read_text()
+    atomic.write_text(readme, replace_readme_block(text, readme_section(grid, root, matrix_tables())))
+    console.print(f"rewrote the matrix block of {readme}", highlight=False)
 
 
 baseline_app = typer.Typer(help="The committed reference tables that `check` compares with.", no_args_is_help=True)

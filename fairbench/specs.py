@@ -314,10 +314,18 @@ def spec_paths(root: Path | None = None) -> dict[str, Path]:
     return found
 
 
+def table_refs(root: Path | None = None) -> list[str]:
+    """Every table's reference: the specs' (``benchmarks/<paper>/<table>.yaml``) and the unlearning
+    matrix's, generated from ``benchmarks/matrix.yaml`` (:mod:`fairbench.matrix`)."""
+    from . import matrix
+
+    return list(spec_paths(root)) + matrix.table_refs(root)
+
+
 def resolve_ref(ref: str, root: Path | None = None) -> str:
     """Check a ``paper:table`` reference. Table ids repeat across papers, so a bare id is always
     rejected with the list of ``paper:table`` candidates."""
-    known = spec_paths(root)
+    known = table_refs(root)
     if ref in known:
         return ref
     if ":" in ref:
@@ -331,7 +339,12 @@ def resolve_ref(ref: str, root: Path | None = None) -> str:
 
 
 def load_table(ref: str, root: Path | None = None) -> TableSpec:
-    return load_spec(spec_paths(root)[resolve_ref(ref, root)])
+    from . import matrix
+
+    ref = resolve_ref(ref, root)
+    if ref.startswith(matrix.PAPER + ":"):
+        return matrix.load_table(ref, root)
+    return load_spec(spec_paths(root)[ref])
 
 
 def all_tables(root: Path | None = None) -> list[TableSpec]:

@@ -20,7 +20,8 @@ def test_catalog_equals_the_imported_registries():
     from fairbench.methods import METHODS
     from fairbench.runner.tasks import TASKS
 
-    methods = {name: MethodInfo(e.name, e.kind, e.task, e.version, e.description, tuple(e.papers))
+    methods = {name: MethodInfo(e.name, e.kind, e.task, e.version, e.description, tuple(e.papers),
+                                e.model_family, tuple(e.needs_model))
                for name, e in METHODS.items()}
     tasks = {name: TaskInfo(e.name, e.version, e.description) for name, e in TASKS.items()}
     assert catalog().methods == methods

@@ -188,3 +188,10 @@ class MethodEntry:
     version: str
     description: str
     papers: tuple[str, ...] = ()
+    # What the method fits or unlearns, for the unlearning matrix (benchmarks/matrix.yaml) to pair them
+    # without a hand-kept list: a learner names the family of model it fits (``model_family``: "convex"
+    # for a strictly convex linear model with parameters θ, "network" for a torch network, "ensemble" for
+    # a sharded ensemble); an unlearner names the families it can unlearn (``needs_model``; empty: any
+    # model, e.g. retraining).
+    model_family: str = ""
+    needs_model: tuple[str, ...] = ()

@@ -145,6 +145,15 @@ def equal_opportunity_difference(y_true, y_pred, sensitive, *, privileged=1) -> 
     return u["tpr"] - p["tpr"]
 
 
+@register_metric("equal_opportunity_difference_abs", kind="fairness", higher_is_better=False, needs=Needs(("y", "pred", "s"), groups="privileged"))
+def equal_opportunity_difference_abs(y_true, y_pred, sensitive, *, privileged=1) -> float:
+    """Absolute equal-opportunity gap |TPR_u - TPR_p| (the EO gap of the unlearning matrix).
+
+    Always >= 0, lower is fairer. Edge cases as :func:`equal_opportunity_difference`.
+    """
+    return abs(equal_opportunity_difference(y_true, y_pred, sensitive, privileged=privileged))
+
+
 @register_metric("average_abs_odds_difference", kind="fairness", higher_is_better=False, needs=Needs(("y", "pred", "s"), groups="privileged"))
 def average_abs_odds_difference(y_true, y_pred, sensitive, *, privileged=1) -> float:
     """AEOD = 1/2 * (|FPR_u - FPR_p| + |TPR_u - TPR_p|) (AIF360 ``average_abs_odds_difference``).

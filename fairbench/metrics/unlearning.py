@@ -1,6 +1,6 @@
 """Unlearning metrics: accuracy on the retain (RA), forget (FA) and test (TA) sets, their test-side
-class-level counterparts (test rows of the retained / forgotten classes), and the parameter distance
-to the retrained oracle.
+class-level counterparts (test rows of the retained / forgotten classes), and the distance to the
+retrained oracle: of the parameters, and of the test predictions (disagreement, KL).
 
 All three accuracies are plain accuracy of hard predictions (see
 :func:`fairbench.metrics.classification.accuracy`); they are separate registered metrics so that
@@ -116,6 +116,40 @@ def l2_to_retrain(theta, theta_retrain) -> float:
     if a.size == 0:
         return _undefined("l2 distance of empty parameter vectors is undefined")
     return float(np.linalg.norm(a - b))
+
+
+@register_metric("disagreement_to_retrain", kind="unlearning", higher_is_better=False,
+                 needs=Needs(("pred", "pred_reference")))
+def disagreement_to_retrain(y_pred, y_pred_reference) -> float:
+    """Share of test rows on which the unlearned model's hard prediction differs from the retrained
+    oracle's: mean(y_pred != y_pred_reference). 0 means the two models agree everywhere; defined for any
+    pair of classifiers, where a parameter distance needs comparable parameter vectors.
+    Edge case: no rows -> nan with a RuntimeWarning.
+    """
+    a, b = np.asarray(y_pred).ravel(), np.asarray(y_pred_reference).ravel()
+    if a.size == 0:
+        return _undefined("prediction disagreement on no rows is undefined")
+    return float(np.mean(a != b))
+
+
+KL_FLOOR = 1e-12  # probabilities are clipped here so that a confident 0 does not make the divergence infinite
+
+
+@register_metric("kl_to_retrain", kind="unlearning", higher_is_better=False,
+                 needs=Needs(("proba", "proba_reference")))
+def kl_to_retrain(proba, proba_reference) -> float:
+    """Mean over test rows of KL(p_reference ‖ p) between the retrained oracle's and the unlearned
+    model's predicted class distributions (nats): 0 when they predict alike; probabilities are clipped
+    at 1e-12 and renormalised. Edge case: no rows -> nan with a RuntimeWarning.
+    """
+    p = np.clip(np.asarray(proba_reference, dtype=np.float64), KL_FLOOR, None)
+    q = np.clip(np.asarray(proba, dtype=np.float64), KL_FLOOR, None)
+    if p.shape != q.shape:
+        raise ValueError(f"probability arrays differ in shape: {q.shape} vs {p.shape}")
+    if p.shape[0] == 0:
+        return _undefined("prediction KL on no rows is undefined")
+    p, q = p / p.sum(axis=1, keepdims=True), q / q.sum(axis=1, keepdims=True)
+    return float(np.mean(np.sum(p * np.log(p / q), axis=1)))
 
 
 def unlearning_accuracies(y_forget, pred_forget, y_retain, pred_retain, y_test, pred_test) -> dict[str, float]:

@@ -81,7 +81,15 @@ def reproduce_table(
 ) -> RunSummary:
     """Run the missing jobs of ``table`` (``plan``: the table's plan when the caller already made it;
     ``executor``: one from :func:`make_executor`, default the local one for ``n_jobs``)."""
-    plan = plan or plan_table(table, scale, seeds, datasets, methods)
+    return run_plan(plan or plan_table(table, scale, seeds, datasets, methods), store, n_jobs, force, on_start,
+                    on_done, executor, on_tally)
+
+
+def run_plan(plan: Plan, store: RecordStore, n_jobs: int = 1, force: bool = False,
+             on_start: Callable[[int], None] | None = None,
+             on_done: Callable[[Outcome], None] | None = None,
+             executor: Any = None, on_tally: Watch | None = None) -> RunSummary:
+    """Run the plan's requested jobs that have no record (all of them with ``force``) and the jobs they need."""
     requested = [job for job in plan.jobs if job.key in plan.requested]
     todo, reused = pending_jobs(requested, store, force)
     summary = RunSummary(plan=plan, reused=reused)

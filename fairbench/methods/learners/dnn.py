@@ -136,5 +136,6 @@ register_method(
         description="3-layer ReLU DNN classifier (d-64-32-K, Adam, CE); optional Oesterling/Berk pair fairness "
                     "penalty on the logit margin (cfdebias Ori/Retrain)",
         papers=("cfdebias",),
+        model_family="network",
     )
 )

@@ -264,5 +264,6 @@ register_method(
         description="logistic regression + (λ/2)‖θ‖² + γ·Berk group-fairness penalty (O(n·d) group sums) "
                     "+ objective perturbation bᵀθ/n; Newton to a tight optimum",
         papers=("fairunlearn",),
+        model_family="convex",
     )
 )

@@ -31,5 +31,6 @@ register_method(
         version="1",
         description="Fair Unlearning (Oesterling et al. 2024): batch Newton step with the fairness-penalty correction",
         papers=("fairunlearn",),
+        needs_model=("convex",),
     )
 )

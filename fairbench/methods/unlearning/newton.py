@@ -56,5 +56,6 @@ register_method(
         version="1",
         description="Guo et al. (2020) batch Newton removal step on the BCE + L2 objective",
         papers=("fairunlearn",),
+        needs_model=("convex",),
     )
 )

@@ -145,5 +145,6 @@ register_method(
         version="1",
         description="Izzo et al. (2021) projective residual update for logistic regression (variant paper | repo)",
         papers=("fairunlearn",),
+        needs_model=("convex",),
     )
 )

@@ -134,6 +134,7 @@ register_method(
         version="1",
         description="SISA base model: disjoint shards (BCE + L2 logistic regression, or any learner), majority vote",
         papers=("fairunlearn", "cfdebias"),
+        model_family="ensemble",
     )
 )
 register_method(
@@ -145,5 +146,6 @@ register_method(
         version="1",
         description="SISA unlearning (Bourtoule et al. 2020): refit the shards that held forgotten rows",
         papers=("fairunlearn", "cfdebias"),
+        needs_model=("ensemble",),
     )
 )

@@ -34,7 +34,9 @@ one (model, deletion) shares one reference retrain. A run whose method is its ow
 Timings (also in ``metrics`` so tables can show them): ``precompute_seconds`` (an unlearner's
 optional one-off ``prepare(model, train)``, independent of the deletion), ``unlearn_seconds`` (the
 ``unlearn`` call), ``reference_seconds`` (retraining the oracle, from the shared reference run's
-record), ``train_seconds`` (the original fit, from its cached record). ``unlearn_peak_mb`` is the traced peak memory of the ``unlearn`` call,
+record), ``train_seconds`` (the original fit, from its cached record).
+With a reference, the distance to it: ``l2_to_retrain`` (parameters, where both models have a parameter
+vector of one shape), ``disagreement_to_retrain`` and ``kl_to_retrain`` (test predictions, any model). ``unlearn_peak_mb`` is the traced peak memory of the ``unlearn`` call,
 recorded when the run traces memory (``FAIRBENCH_TRACE_MEMORY=1``; tracing slows Python-bound unlearners down, so
 it is off by default and ``unlearn_seconds`` is untraced).
 An unlearner's ``report_`` dict (set by ``unlearn``) is stored as metrics ``unlearner_<key>``.
@@ -298,11 +300,23 @@ def _reference_is_the_method(config: "UnlearnConfig") -> bool:
     return config.reference.name == config.method.name and config.method.params == config.reference.params
 
 
-def _distance_to(unlearned: Any, reference: Any) -> dict[str, float]:
+def _parameter_distance(unlearned: Any, reference: Any) -> dict[str, float]:
+    """``l2_to_retrain`` where both models have parameter vectors of one shape (else nothing)."""
     ours, theirs = _coef(unlearned), _coef(reference)
     if ours is None or theirs is None or ours.shape != theirs.shape:
         return {}
     return evaluate(["l2_to_retrain"], Inputs({}, values={"theta": ours, "theta_reference": theirs}))
+
+
+def _distance_to(unlearned: Any, reference: Any, test: Split) -> dict[str, float]:
+    """Distance of the unlearned model to the reference: of the parameters where they compare, and of the
+    test predictions (hard-label disagreement and KL of the predicted distributions, for any two classifiers)."""
+    from .evaluation import predicted_labels
+
+    values = {"pred": predicted_labels(unlearned, test.X), "pred_reference": predicted_labels(reference, test.X),
+              "proba": unlearned.predict_proba(test.X), "proba_reference": reference.predict_proba(test.X)}
+    return {**_parameter_distance(unlearned, reference),
+            **evaluate(["disagreement_to_retrain", "kl_to_retrain"], Inputs({}, values=values))}
 
 
 def _grad_residual(model: Any, rows: Split) -> float:
@@ -327,7 +341,8 @@ et al.'s data-dependent bound for the step from the previous model, for a linear
         if config.reference is not None:
             reference = step.model if _reference_is_the_method(config) else config.reference.build(
                 random_state=seed).unlearn(original, step.forgotten, step.remaining)
-            metrics.update({f"{key}_step_{i}": value for key, value in _distance_to(step.model, reference).items()})
+            metrics.update({f"{key}_step_{i}": value
+                            for key, value in _parameter_distance(step.model, reference).items()})
         if hasattr(step.model, "objective_gradient"):
             metrics[f"grad_residual_step_{i}"] = _grad_residual(step.model, step.remaining)
     return metrics
@@ -494,7 +509,7 @@ def run(config: UnlearnConfig, deps: Mapping[str, Stored]) -> TaskResult:
 
     if config.reference is not None:
         metrics["reference_seconds"] = reference_seconds
-        metrics.update(_distance_to(unlearned, reference))
+        metrics.update(_distance_to(unlearned, reference, data.test))
 
     if hasattr(unlearned, "objective_gradient"):
         # Residual of the remaining-data objective (n−m)·F(·; D′) + bᵀθ: 0 for exact retraining.

@@ -220,7 +220,8 @@ def _draw_scatter(table: TableSpec, results: dict[tuple[str, str], CellResult], 
     panels = spec.get("panels") or {}
     row_blocks = table.groups(table.rows) if panels.get("rows", "row_groups") == "row_groups" else [(None, table.rows)]
     styles = spec.get("styles") or {}
-    row_order = {row.id: index for index, row in enumerate(table.rows)}
+    # one marker per label, so a method keeps its marker (and its legend entry) in every panel
+    label_order = {label: index for index, label in enumerate(dict.fromkeys(row.label for row in table.rows))}
 
     def cell(row_id: str, column: str) -> CellResult | None:
         result = results.get((row_id, column))
@@ -236,7 +237,7 @@ def _draw_scatter(table: TableSpec, results: dict[tuple[str, str], CellResult], 
             x, y = cell(row.id, x_column), cell(row.id, y_column)
             if x is None or y is None:
                 continue
-            style = {"marker": MARKERS[row_order[row.id] % len(MARKERS)], "markersize": 6, "linestyle": "none",
+            style = {"marker": MARKERS[label_order[row.label] % len(MARKERS)], "markersize": 6, "linestyle": "none",
                      "capsize": 2, "elinewidth": 0.8}
             names = row_items.get(row.id, {}).get("style", [])
             for name in ([names] if isinstance(names, str) else list(names)) + [row.id, row.label]:

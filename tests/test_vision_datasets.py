@@ -120,11 +120,12 @@ def _image_bytes(size, colour, fmt) -> bytes:
     return buffer.getvalue()
 
 
-def cub_tarball(path: Path, class_names: list[str] | None = None) -> Path:
+def cub_tarball(path: Path, class_names: list[str] | None = None, rows: list[tuple] | None = None) -> Path:
+    """CUB_200_2011.tgz holding ``rows`` of images (as CUB_IMAGES: label, is_train, size, box, colour, format)."""
     class_names = class_names or load_concepts().class_names
     texts = {"images.txt": [], "image_class_labels.txt": [], "train_test_split.txt": [], "bounding_boxes.txt": []}
     images = {}
-    for image_id, (label, is_train, size, box, colour, fmt) in enumerate(CUB_IMAGES, start=1):
+    for image_id, (label, is_train, size, box, colour, fmt) in enumerate(rows or CUB_IMAGES, start=1):
         rel = f"{class_names[label]}/img_{image_id}.{'jpg' if fmt == 'JPEG' else 'png'}"
         images[rel] = _image_bytes(size, colour, fmt)
         texts["images.txt"].append(f"{image_id} {rel}")

@@ -333,7 +333,8 @@ register_method(
         version="1",
         description="torchvision ResNet-18 image classifier (ImageNet weights by default, new K-class head; SGD, "
                     "cosine lr, crop + flip on the device)",
-        papers=("cfdebias",),
+        papers=("cfdebias", "cobum"),
+        model_family="image_network",
     )
 )
 register_method(
@@ -345,7 +346,8 @@ register_method(
         version="1",
         description="torchvision ResNet-34 image classifier (ImageNet weights by default, new K-class head; SGD, "
                     "cosine lr, crop + flip on the device)",
-        papers=("cfdebias",),
+        papers=("cfdebias", "cobum"),
+        model_family="image_network",
     )
 )
 register_method(
@@ -357,6 +359,7 @@ register_method(
         version="1",
         description="small residual image classifier for --scale mini runs (stride-2 stem, one basic block per "
                     "stage, widths 16-32; SGD, cosine lr, crop + flip on the device)",
-        papers=("cfdebias",),
+        papers=("cfdebias", "cobum"),
+        model_family="image_network",
     )
 )

@@ -92,6 +92,6 @@ register_method(
         version="1",
         description="Boundary Shrink (Chen et al. 2023): fine-tune on the FGSM nearest-but-incorrect labels of D_f",
         papers=("cfdebias",),
-        needs_model=("network",),
+        needs_model=("network", "image_network"),
     )
 )

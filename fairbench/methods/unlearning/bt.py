@@ -72,6 +72,6 @@ register_method(
         description="Bad Teacher (Chundawat et al. 2023): distil the original model on retain rows and a random "
                     "network on forget rows",
         papers=("cfdebias",),
-        needs_model=("network",),
+        needs_model=("network", "image_network"),
     )
 )

@@ -323,6 +323,6 @@ register_method(
         description="counterfactual-debiased unlearning (Chen et al. 2024): interventional remembering (gradient "
                     "mask, γ_int), counterfactual forgetting (C-CHVAE), contrastive boundary loss, CE on D_r",
         papers=("cfdebias",),
-        needs_model=("network",),
+        needs_model=("network", "image_network"),
     )
 )

@@ -112,6 +112,6 @@ register_method(
         description="F-Unlearning of cfdebias: Fair Unlearning's Newton step on the network's final linear layer "
                     "over frozen penultimate features (or, features=input, on a fair logistic regression)",
         papers=("cfdebias",),
-        needs_model=("network",),
+        needs_model=("network", "image_network"),
     )
 )

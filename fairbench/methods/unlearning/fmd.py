@@ -195,6 +195,7 @@ register_method(
         description="FMD as cobum runs it: counterfactual fine-tuning (pose-balanced resampling, or patch masking "
                     "with a contrastive loss)",
         papers=("cobum",),
+        needs_model=("image_network",),  # its counterfactuals edit images (pose resampling, patch masking)
     )
 )
 
@@ -263,5 +264,6 @@ register_method(
         description="FMD's original step (Chen et al. 2023): one damped Newton step on the head from counterfactual "
                     "(patch-masked) pairs",
         papers=("cobum",),
+        needs_model=("image_network",),  # its counterfactual pairs mask an image patch
     )
 )

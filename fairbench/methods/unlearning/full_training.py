@@ -43,5 +43,8 @@ register_method(
         version="1",
         description="the original model, unchanged (cobum's Baseline row; its time is the original training)",
         papers=("cobum",),
+        # cobum's name for the Baseline row; on any other model that row is full_training (the same class), which
+        # the unlearning matrix already lists as the original, so ori is declared for image networks only
+        needs_model=("image_network",),
     )
 )

@@ -57,5 +57,6 @@ register_method(
         version="1",
         description="Gradient Ascent (cobum): minimise λ·CE(D_r) − CE(D_f), Adam, one forget and one retain batch a step",
         papers=("cobum",),
+        needs_model=("network", "image_network"),
     )
 )

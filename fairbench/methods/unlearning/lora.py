@@ -195,5 +195,6 @@ register_method(
         description="LoRA unlearning (cobum): rank-r adapters on named blocks trained on CE(D_r) − λ·CE(D_f); the "
                     "original weights frozen",
         papers=("cobum",),
+        needs_model=("image_network",),  # adapters go on named blocks of a convolutional body
     )
 )

@@ -151,6 +151,6 @@ register_method(
         description="PUMA (Wu et al. 2022), reconstructed: influence removal step with sparse re-weighting of "
                     "retained rows that keeps per-class retain losses unchanged to first order",
         papers=("cfdebias",),
-        needs_model=("network",),
+        needs_model=("network", "image_network"),
     )
 )

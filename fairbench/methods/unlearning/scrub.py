@@ -110,6 +110,6 @@ register_method(
         version="1",
         description="SCRUB (Kurmanji et al. 2023): max-steps away from the teacher on D_f, min-steps (CE + KL) on D_r",
         papers=("cfdebias",),
-        needs_model=("network",),
+        needs_model=("network", "image_network"),
     )
 )

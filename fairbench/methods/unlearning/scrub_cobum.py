@@ -71,5 +71,6 @@ register_method(
         description="cobum's single-phase SCRUB: KL to the retrained teacher on D_r minus KL on D_f (teacher = the "
                     "run's reference)",
         papers=("cobum",),
+        needs_model=("network", "image_network"),
     )
 )

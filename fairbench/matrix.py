@@ -2,7 +2,7 @@
 protocol, as table specs generated from ``benchmarks/matrix.yaml`` and the method catalog.
 
 Compatibility is declared by the methods themselves and read by the catalog without importing them: a
-learner names the family of model it fits (``MethodEntry.model_family``: ``convex``, ``network``,
+learner names the family of model it fits (``MethodEntry.model_family``: ``convex``, ``network``, ``image_network``,
 ``ensemble``), an unlearner the families it can unlearn (``needs_model``; empty: any model). A base-learner
 family of the grid (logistic regression, the 3-layer DNN) gives one original model per model family it
 offers, its first being its own; an unlearner joins the family when the family offers a model it can

@@ -159,3 +159,13 @@ def test_a_failure_note_is_filed_under_the_request_the_report_looks_up(tmp_path)
     _fail(store, job, RunFailure(RunStatus.MISSING_DATA, "data not available", missing_data=("compas",)), 0.0)
     assert store.groups_for_request(request_hash(job.request)) == [job.group]
     assert store.failure(job.group).missing_data == ("compas",)
+
+
+def test_a_shipped_package_names_the_drivers_commit(monkeypatch):
+    """Ray workers of a remote cluster run a copy without git: the driver's commit comes in the environment."""
+    from fairbench.core.provenance import git_commit
+
+    monkeypatch.setenv("FAIRBENCH_CODE_VERSION", "abc123+dirty")
+    assert git_commit() == "abc123+dirty"
+    monkeypatch.delenv("FAIRBENCH_CODE_VERSION")
+    assert git_commit() != "abc123+dirty"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import platform
 import subprocess
 import sys
@@ -14,9 +15,17 @@ import fairbench
 _PACKAGES = ("numpy", "scipy", "scikit-learn", "torch", "torchvision", "pandas")
 
 
-@functools.lru_cache(maxsize=1)
 def git_commit() -> str:
-    """Commit of the fairbench checkout, suffixed ``+dirty`` when the tree has changes; 'unknown' outside git."""
+    """Commit of the fairbench checkout, suffixed ``+dirty`` when the tree has changes; 'unknown' outside git.
+
+    ``FAIRBENCH_CODE_VERSION``, when set, is taken instead: the Ray executor ships the driver's package to a
+    cluster's workers as a plain folder (no git there) and sets it to the driver's commit, so their records
+    name the code that ran."""
+    return os.environ.get("FAIRBENCH_CODE_VERSION") or _checkout_commit()
+
+
+@functools.lru_cache(maxsize=1)
+def _checkout_commit() -> str:
     root = Path(fairbench.__file__).resolve().parents[1]
     try:
         commit = subprocess.run(

@@ -42,6 +42,7 @@ from ..catalog import catalog
 from ..core import settings
 from ..core.determinism import limit_worker_threads
 from ..core.errors import FairbenchError
+from ..core.provenance import git_commit
 from ..core.status import RunFailure, RunStatus
 from ..store import RECORD, ArtifactError, RecordStore, sha256_of
 from .executor import DependencyGate, Tracker, Watch
@@ -236,8 +237,10 @@ class RayExecutor:
             path = os.pathsep.join(filter(None, [str(package.parent), os.environ.get("PYTHONPATH")]))
             options = {"num_cpus": self.cpus, "runtime_env": {"env_vars": {"PYTHONPATH": path}}}
         else:
+            # the package travels as a folder without git: its records name the driver's commit instead
             options = {"address": self.address,
-                       "runtime_env": {"py_modules": [str(package)], "excludes": ["__pycache__", "*.pyc"]}}
+                       "runtime_env": {"py_modules": [str(package)], "excludes": ["__pycache__", "*.pyc"],
+                                       "env_vars": {"FAIRBENCH_CODE_VERSION": git_commit()}}}
         try:
             ray.init(include_dashboard=False, log_to_driver=False, configure_logging=False, **options)
         except (ConnectionError, RuntimeError, ValueError) as exc:

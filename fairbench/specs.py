@@ -8,6 +8,10 @@ Cell expectations: ``reproduce`` (``check`` fails if it does not), ``deviates: <
 to match; rendered and explained; ``check`` fails when it reproduces after all, as a strict xfail) and
 ``reported-only: <why>`` (the paper's number is shown, ours is informative at most, e.g.
 hardware-dependent run times). :class:`Tolerance` states when a value reproduces.
+
+A column with ``paper_only: true`` holds the paper's numbers and nothing of ours (a value whose formula is
+lost, e.g. cobum's Co-BUM): its cells are reported-only, run nothing and need no metric; our counterpart
+is a column of its own.
 """
 
 from __future__ import annotations
@@ -255,12 +259,15 @@ def load_spec(path: Path) -> TableSpec:
             for column in columns:
                 raw = (cells_doc.get(row.id) or {}).get(column.id) or {}
                 where = f"cell {row.id}/{column.id}"
+                paper_only = bool(column_extra[column.id].get("paper_only"))
                 metric = raw.get("metric") or row_extra[row.id].get("metric") or column_extra[column.id].get("metric")
-                if not metric:
+                if not metric and not paper_only:
                     raise FairbenchError(f"{path}: {where} has no metric (set it on the row, column or cell)")
                 expect, reason = _parse_expect(
                     raw.get("expect") or column_extra[column.id].get("expect") or row_extra[row.id].get("expect")
                     or defaults.get("expect"), path, where)
+                if paper_only and expect != "reported-only":
+                    raise FairbenchError(f"{path}: {where}: a paper_only column's cells are reported-only (say why)")
                 tolerance = merge_blocks(defaults.get("tolerance"), row_extra[row.id].get("tolerance"),
                                    column_extra[column.id].get("tolerance"), raw.get("tolerance"))
                 reported = raw.get("reported")
@@ -270,8 +277,9 @@ def load_spec(path: Path) -> TableSpec:
                 cells[(row.id, column.id)] = CellSpec(
                     row=row.id,
                     column=column.id,
-                    metric=metric,
-                    run=merge_blocks(defaults.get("run"), row_extra[row.id].get("run"), column_extra[column.id].get("run"), raw.get("run")),
+                    metric=metric or "",
+                    run={} if paper_only else merge_blocks(defaults.get("run"), row_extra[row.id].get("run"),
+                                                           column_extra[column.id].get("run"), raw.get("run")),
                     seeds=int(raw.get("seeds") or column_extra[column.id].get("seeds") or defaults.get("seeds", 1)),
                     reported=reported,
                     reported_std=None if raw.get("reported_std") is None else str(raw["reported_std"]),

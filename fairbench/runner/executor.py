@@ -30,15 +30,19 @@ LOCAL = "local"  # the default: a process pool with --jobs N > 1, else the seria
 @dataclass
 class Tally:
     """An executor's progress: jobs finished (whatever their outcome), running (started, not finished),
-    failed (finished without a record) and retried (attempts started again after a crash or a lost worker)."""
+    failed (crashed or invalid: finished without a record for a reason to fix), unavailable (no record
+    because the data or a method is not here, as the reproduce summary counts them) and retried (attempts
+    started again after a crash or a lost worker)."""
 
     done: int = 0
     running: int = 0
     failed: int = 0
+    unavailable: int = 0
     retried: int = 0
 
     def describe(self) -> str:
-        return f"running {self.running}, failed {self.failed}, retried {self.retried}"
+        return (f"running {self.running}, failed {self.failed}, "
+                + (f"unavailable {self.unavailable}, " if self.unavailable else "") + f"retried {self.retried}")
 
 
 Watch = Callable[[Tally], None]
@@ -58,7 +62,8 @@ class Tracker:
 
     def finished(self, outcome: Outcome) -> None:
         self.tally.done += 1
-        self.tally.failed += outcome.status is not RunStatus.RAN
+        self.tally.failed += outcome.status in (RunStatus.CRASHED, RunStatus.INVALID)
+        self.tally.unavailable += outcome.status in (RunStatus.MISSING_DATA, RunStatus.NOT_IMPLEMENTED)
         self._tell()
 
     def retried(self) -> None:

@@ -308,15 +308,13 @@ def _parameter_distance(unlearned: Any, reference: Any) -> dict[str, float]:
     return evaluate(["l2_to_retrain"], Inputs({}, values={"theta": ours, "theta_reference": theirs}))
 
 
-def _distance_to(unlearned: Any, reference: Any, test: Split) -> dict[str, float]:
+def _distance_to(unlearned: Any, reference: Any, test: Split, inputs: Inputs | None = None) -> dict[str, float]:
     """Distance of the unlearned model to the reference: of the parameters where they compare, and of the
-    test predictions (hard-label disagreement and KL of the predicted distributions, for any two classifiers)."""
-    from .evaluation import predicted_labels
-
-    values = {"pred": predicted_labels(unlearned, test.X), "pred_reference": predicted_labels(reference, test.X),
-              "proba": unlearned.predict_proba(test.X), "proba_reference": reference.predict_proba(test.X)}
+    test predictions (hard-label disagreement and KL of the predicted distributions, for any two classifiers).
+    ``inputs``: the run's evaluator inputs, whose test predictions of both models the metrics already took."""
+    inputs = inputs or Inputs({"test": test}, unlearned, models={"reference": reference})
     return {**_parameter_distance(unlearned, reference),
-            **evaluate(["disagreement_to_retrain", "kl_to_retrain"], Inputs({}, values=values))}
+            **evaluate(["disagreement_to_retrain", "kl_to_retrain"], inputs)}
 
 
 def _grad_residual(model: Any, rows: Split) -> float:
@@ -509,7 +507,7 @@ def run(config: UnlearnConfig, deps: Mapping[str, Stored]) -> TaskResult:
 
     if config.reference is not None:
         metrics["reference_seconds"] = reference_seconds
-        metrics.update(_distance_to(unlearned, reference, data.test))
+        metrics.update(_distance_to(unlearned, reference, data.test, inputs))
 
     if hasattr(unlearned, "objective_gradient"):
         # Residual of the remaining-data objective (n−m)·F(·; D′) + bᵀθ: 0 for exact retraining.

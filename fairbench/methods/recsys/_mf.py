@@ -32,8 +32,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ...core.errors import FairbenchError
-from .._checks import check_choice
+from .._checks import check_choice, check_positive
 from .._random import seed_from, torch_seeded
 from .._threads import limited_threads
 from ..base import Method
@@ -381,8 +380,8 @@ class Recommender(Method):
 
     def _check_params(self) -> None:
         check_choice("loss", self.loss, LOSSES)
-        if min(self.emb_dim, self.batch_size, self.max_epochs, self.patience) < 1:
-            raise FairbenchError("emb_dim, batch_size, max_epochs and patience must be positive")
+        check_positive(emb_dim=self.emb_dim, batch_size=self.batch_size, max_epochs=self.max_epochs,
+                       patience=self.patience)
 
     # -- hooks -----------------------------------------------------------------------------
     def _build(self, data: RecData) -> None:

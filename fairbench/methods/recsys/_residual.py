@@ -19,8 +19,7 @@ from __future__ import annotations
 
 import torch
 
-from .._checks import check_choice
-from ...core.errors import FairbenchError
+from .._checks import check_choice, check_nonnegative
 from ._debias import (
     JointImputation, PropensityWeighted, dr_prediction_loss, imputation_step, inverse_propensity, ips_estimate,
 )
@@ -42,8 +41,7 @@ class ResidualDebias(JointImputation, PropensityWeighted, Recommender):
     def _check_params(self) -> None:
         super()._check_params()
         check_choice("estimator", self.estimator, ESTIMATORS)
-        if self.beta < 0 or self.gamma < 0:
-            raise FairbenchError("beta and gamma must be >= 0")
+        check_nonnegative(beta=self.beta, gamma=self.gamma)
         self._check_propensity()
 
     def _build(self, data):

@@ -35,9 +35,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ...core.errors import FairbenchError
 from ._mf import Recommender, adam, fit_supervised, step
-from .._checks import check_choice, check_positive
+from .._checks import check_choice, check_nonnegative, check_positive
 from ..base import MethodEntry
 from ..registry import register_method
 
@@ -104,10 +103,9 @@ class ULTD(Recommender):
         super()._check_params()
         check_choice("la_missing", self.la_missing, LA_MISSING)
         check_choice("la_source", self.la_source, LA_SOURCES)
-        if min(self.k_f, self.k_g) < 1 or self.lam < 0 or self.beta < 0 or self.gamma < 0:
-            raise FairbenchError("k_f and k_g must be >= 1; lam, beta and gamma >= 0")
-        if self.layers not in (1, 2, 3):
-            raise FairbenchError(f"layers must be 1, 2 or 3, got {self.layers}")
+        check_positive(k_f=self.k_f, k_g=self.k_g)
+        check_nonnegative(lam=self.lam, beta=self.beta, gamma=self.gamma)
+        check_choice("layers", self.layers, (1, 2, 3))
 
     # -- components ----------------------------------------------------------------------------
     def _build_components(self, data) -> None:

@@ -68,6 +68,8 @@ class CifarLayout:
     meta_member: str
     label_key: str  # the per-row label list in a batch
     names_key: str  # the class names in the meta member
+    coarse_key: str | None = None  # the per-row super-class list in a batch (CIFAR-100's concepts)
+    coarse_names_key: str | None = None  # the super-class names in the meta member
 
     def obtain_note(self) -> str:
         return (f"get {_KRIZ}{self.archive} ({self.size / 1e6:.0f} MB; `fairbench download {self.dataset}` fetches "
@@ -87,6 +89,7 @@ CIFAR100 = CifarLayout(
     dataset="cifar100", archive="cifar-100-python.tar.gz", md5="eb9058c3a382ffc7106e4002c42a8d85", size=169_001_437,
     train_members=("cifar-100-python/train",), test_members=("cifar-100-python/test",),
     meta_member="cifar-100-python/meta", label_key="fine_labels", names_key="fine_label_names",
+    coarse_key="coarse_labels", coarse_names_key="coarse_label_names",
 )
 CIFAR10_CONCEPTS = ("vehicle", "animal")
 _CIFAR10_VEHICLES = {"airplane", "automobile", "ship", "truck"}
@@ -135,15 +138,15 @@ def decode_archive(layout: CifarLayout, archive: Path) -> dict[str, np.ndarray]:
             batch = restricted_unpickle(raw[member], f"{layout.archive}:{member}")
             images.append(_pixels(batch, member))
             labels.append(_labels(batch, layout.label_key, member, len(images[-1])))
-            if layout is CIFAR100:
-                coarse.append(_labels(batch, "coarse_labels", member, len(images[-1])))
+            if layout.coarse_key:
+                coarse.append(_labels(batch, layout.coarse_key, member, len(images[-1])))
         out[f"{split}_X"], out[f"{split}_y"] = np.concatenate(images), np.concatenate(labels)
         if coarse:
             out[f"{split}_coarse"] = np.concatenate(coarse)
     meta = restricted_unpickle(raw[layout.meta_member], f"{layout.archive}:{layout.meta_member}")
     out["class_names"] = np.array(_names(meta, layout.names_key, layout.meta_member))
-    if layout is CIFAR100:
-        out["concept_names"] = np.array(_names(meta, "coarse_label_names", layout.meta_member))
+    if layout.coarse_names_key:
+        out["concept_names"] = np.array(_names(meta, layout.coarse_names_key, layout.meta_member))
     return out
 
 
@@ -178,7 +181,8 @@ def _load(layout: CifarLayout, paths: dict[str, Path], params: dict) -> Dataset:
     limit = check_limit(layout.dataset, opts["limit_per_class"])
     arrays = _decoded(layout, paths)
     class_names = [str(n) for n in arrays["class_names"]]
-    if layout is CIFAR100:
+    files_have_concepts = layout.coarse_key is not None
+    if files_have_concepts:
         concept_names = [str(n) for n in arrays["concept_names"]]
         class_concepts = fine_to_coarse(np.concatenate([arrays["train_y"], arrays["test_y"]]),
                                         np.concatenate([arrays["train_coarse"], arrays["test_coarse"]]),
@@ -197,7 +201,7 @@ def _load(layout: CifarLayout, paths: dict[str, Path], params: dict) -> Dataset:
     return image_dataset(
         layout.dataset, splits["train"], splits["test"], class_names, class_concepts, concept_names,
         meta={"split": "official train / test", "reconstructed": False, "limit_per_class": limit,
-              "concepts_from": "the files' coarse_labels (20 super-classes)" if layout is CIFAR100
+              "concepts_from": "the files' coarse_labels (20 super-classes)" if files_have_concepts
               else "fairbench's grouping: vehicle / animal", "notes": notes},
     )
 

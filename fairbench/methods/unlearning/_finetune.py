@@ -26,7 +26,7 @@ from .._checks import check_choice, check_positive
 from .._random import torch_generator
 from ..base import Unlearner
 from ..learners._torch_classifier import (
-    OPTIMISERS, batches, check_torch_classifier, cycling, descend, labels, on_device, optimiser, smallest_batch,
+    OPTIMISERS, batches, check_torch_classifier, cycling, descend, optimiser, smallest_batch, split_tensors,
     student_copy,
 )
 
@@ -102,9 +102,7 @@ def paired_steps(n_forget: int, n_retain: int, batch_size: int, epochs: int, ove
 
 def batch(model: Any, split: Split, rows: torch.Tensor) -> Batch:
     """The network inputs and labels of ``rows`` of ``split`` (only these rows converted)."""
-    picked = rows.numpy()
-    x = model.tensor(split.X[picked])
-    return x, on_device(labels(split.y[picked]), x)
+    return split_tensors(model, split.subset(rows.numpy()))
 
 
 def resolve_trainable(model: Any, trainable: str | None) -> str:

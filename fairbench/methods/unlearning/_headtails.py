@@ -53,7 +53,7 @@ from torch.nn import functional as F
 from ...core.errors import FairbenchError
 from .._checks import check_positive
 from .._threads import limited_threads
-from ..learners._torch_classifier import row_chunks
+from ..learners._torch_classifier import chunked_forward
 
 CHUNK_VALUES = 1 << 24  # values held at once: candidate scores, or trial images' pixels
 CONSISTENCY_TOLERANCE = 1e-3
@@ -93,13 +93,12 @@ def spatial_features(network: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor,
     maps: list[torch.Tensor] = []
     hook = pool.register_forward_hook(lambda module, inputs, output: maps.append(inputs[0].float()))
     try:
-        with torch.no_grad():
-            logits = [network(x[rows]).float() for rows in row_chunks(x)]
+        logits = chunked_forward(network, x).float()
     finally:
         hook.remove()
     if not maps:
         return x.new_zeros((0, 0, 0, 0)), x.new_zeros((0, 0))
-    return torch.cat(maps), torch.cat(logits)
+    return torch.cat(maps), logits
 
 
 def check_linear_readout(network: nn.Module, maps: torch.Tensor, logits: torch.Tensor) -> None:

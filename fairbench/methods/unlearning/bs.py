@@ -76,8 +76,9 @@ class BoundaryShrink(Unlearner):
         x, y = split_tensors(model, forget)
         target = self.shrink_labels(teacher, x, y)
         opt = optimiser(student.parameters(), self.optimizer, float(self.lr), momentum=float(self.momentum))
+        smallest = smallest_batch(student)
         for _ in range(int(self.epochs)):
-            for rows in batches(len(x), int(self.batch_size), gen, min_size=smallest_batch(student)):
+            for rows in batches(len(x), int(self.batch_size), gen, min_size=smallest):
                 loss = F.cross_entropy(student(x[rows]), target[rows])
                 descend(opt, loss)
         return model.with_network(student.eval())

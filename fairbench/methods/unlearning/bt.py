@@ -49,9 +49,9 @@ class BadTeacher(Unlearner):
         is_forget = on_device(torch.cat([torch.ones(len(forget), dtype=torch.bool),
                                          torch.zeros(n_keep, dtype=torch.bool)]), x)
         opt = optimiser(student.parameters(), self.optimizer, float(self.lr))
-        T = float(self.temperature)
+        T, smallest = float(self.temperature), smallest_batch(student)
         for _ in range(int(self.epochs)):
-            for rows in batches(len(x), int(self.batch_size), gen, min_size=smallest_batch(student)):
+            for rows in batches(len(x), int(self.batch_size), gen, min_size=smallest):
                 xb = x[rows]
                 with torch.no_grad():
                     good = torch.softmax(competent(xb) / T, dim=1)

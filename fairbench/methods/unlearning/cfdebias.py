@@ -51,8 +51,8 @@ from ...datasets.base import Split
 from . import _cchvae, _headtails
 from .._checks import check_choice, check_nonnegative, check_positive
 from ..learners._torch_classifier import (
-    batches, check_torch_classifier, chunked_forward, cycling, descend, frozen_copy, kl_teacher_student, optimiser,
-    split_tensors, student_copy,
+    ROW_CHUNK_VALUES, batches, check_torch_classifier, chunked_forward, cycling, descend, frozen_copy,
+    kl_teacher_student, optimiser, row_chunks, split_tensors, student_copy,
 )
 from .._random import torch_generator
 from .._threads import limited_threads
@@ -70,11 +70,12 @@ GENERATORS = ("auto", "cchvae", "headtails")
 
 
 def input_gradient(network: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int = 4096) -> torch.Tensor:
-    """Per-row ∇ₓ CE(network(x), y) (rows are independent, so the gradient of the summed loss)."""
+    """Per-row ∇ₓ CE(network(x), y) (rows are independent, so the gradient of the summed loss), in chunks of
+    at most ``batch`` rows and of :func:`row_chunks`' bound on input values (images at 224 px: ~100 rows)."""
     out = []
-    for i in range(0, len(x), batch):
-        xb = x[i : i + batch].clone().requires_grad_(True)
-        loss = F.cross_entropy(network(xb), y[i : i + batch], reduction="sum")
+    for rows in row_chunks(x, values=min(ROW_CHUNK_VALUES, batch * max(1, x[0].numel()) if len(x) else 1)):
+        xb = x[rows].clone().requires_grad_(True)
+        loss = F.cross_entropy(network(xb), y[rows], reduction="sum")
         out.append(torch.autograd.grad(loss, xb)[0])
     return torch.cat(out) if out else torch.zeros_like(x)
 

@@ -38,11 +38,6 @@ from ..registry import register_method
 PARAMETERS = ("all", "head")
 
 
-def body_features(network: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """The (eval-mode) body's penultimate features of ``x``, in chunks of rows."""
-    return chunked_forward(network.body, x)
-
-
 def conjugate_gradient(hvp: Callable[[torch.Tensor], torch.Tensor], b: torch.Tensor, iterations: int,
                        tol: float = 1e-6) -> torch.Tensor:
     """Approximate (H)⁻¹b; stops early at the tolerance or at a direction of non-positive curvature."""
@@ -104,7 +99,7 @@ class Puma(Unlearner):
         xf, yf = split_tensors(model, forget)
         xr, yr = split_tensors(model, retain)
         if head_only:
-            xf, xr = body_features(net, xf), body_features(net, xr)
+            xf, xr = chunked_forward(net.body, xf), chunked_forward(net.body, xr)  # the eval-mode body's features
         rows = torch.randperm(len(xr), generator=gen)[: int(self.hessian_rows)]
         xh, yh = xr[rows], yr[rows]
         mean_loss = grad(lambda f: losses(f, xh, yh).mean())

@@ -29,12 +29,11 @@ LOCAL = "local"  # the default: a process pool with --jobs N > 1, else the seria
 
 @dataclass
 class Tally:
-    """An executor's progress: jobs finished (whatever their outcome), running (started, not finished),
-    failed (crashed or invalid: finished without a record for a reason to fix), unavailable (no record
-    because the data or a method is not here, as the reproduce summary counts them) and retried (attempts
-    started again after a crash or a lost worker)."""
+    """An executor's progress (the bar counts finished jobs itself): running (started, not finished), failed
+    (crashed or invalid: finished without a record for a reason to fix), unavailable (no record because the
+    data or a method is not here, as the reproduce summary counts them) and retried (attempts started again
+    after a crash or a lost worker)."""
 
-    done: int = 0
     running: int = 0
     failed: int = 0
     unavailable: int = 0
@@ -61,7 +60,6 @@ class Tracker:
             self._tell()
 
     def finished(self, outcome: Outcome) -> None:
-        self.tally.done += 1
         self.tally.failed += outcome.status in (RunStatus.CRASHED, RunStatus.INVALID)
         self.tally.unavailable += outcome.status in (RunStatus.MISSING_DATA, RunStatus.NOT_IMPLEMENTED)
         self._tell()

@@ -213,9 +213,9 @@ class UnlearnConfig(DeletionConfig):
     @classmethod
     def parse(cls, config: dict[str, Any]) -> "UnlearnConfig":
         fields = cls.deletion_fields(config)
-        reference_name = _reference_name(config)
-        reference = None if reference_name is None else MethodSpec.parse(
-            reference_name, _reference_block(config).get("params"), where="reference", kinds=("unlearner",))
+        block = _reference_block(config)
+        reference = None if block.get("method") is None else MethodSpec.parse(
+            block["method"], block.get("params"), where="reference", kinds=("unlearner",))
         leakage = as_dict("leakage", config.get("leakage"))
         check_keys("leakage", leakage, ("delta",))
         metrics = metric_names(config.get("metrics"), "unlearn", UNLEARN_INPUTS, DEFAULT_METRICS,

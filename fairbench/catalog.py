@@ -124,6 +124,7 @@ class MetricNeeds:
         return tuple(name.partition(":")[0] for name in self.inputs)
 
     def splits(self) -> set[str]:
+        """Every split the metric reads from (its own and those its qualified inputs name)."""
         return {self.split} | {name.partition(":")[2] for name in self.inputs if ":" in name}
 
 

@@ -55,13 +55,6 @@ class Needs:
         if self.split not in SPLITS or self.groups not in GROUPINGS:
             raise ValueError(f"bad metric needs: split {self.split!r}, groups {self.groups!r}")
 
-    def inputs_without_split(self) -> tuple[str, ...]:
-        return tuple(name.partition(":")[0] for name in self.inputs)
-
-    def splits(self) -> set[str]:
-        """Every split the metric reads from (its own and those its qualified inputs name)."""
-        return {self.split} | {name.partition(":")[2] for name in self.inputs if ":" in name}
-
 
 @dataclass(frozen=True)
 class MetricInfo:

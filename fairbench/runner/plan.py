@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..core.errors import FairbenchError
+from ..core.hashing import canonical_json
 from ..core.status import RunFailure, RunStatus
 from ..specs import SCALES, CellSpec, TableSpec, cell_config
 from .jobs import Job, make_job
@@ -85,6 +86,12 @@ def cell_jobs(table: TableSpec, cell: CellSpec, scale: str, seeds: int | None = 
     return [make_job({**config, "seed": seed}, shared) for seed in range(seeds or cell.seeds)]
 
 
+def _cell_run_key(table: TableSpec, cell: CellSpec, scale: str, seeds: int | None) -> str:
+    """What makes a cell's jobs: its run configuration and seed count (cells that read other metrics of
+    the same runs, e.g. a table's RA / FA / TA columns, share them)."""
+    return f"{canonical_json(cell_config(table, cell, scale))}#{seeds or cell.seeds}"
+
+
 def dataset_name(run: dict[str, Any]) -> str | None:
     """The dataset a cell runs on, without its variant (``adult@cfdebias`` -> ``adult``)."""
     dataset = run.get("dataset")
@@ -116,18 +123,24 @@ def plan_table(table: TableSpec, scale: str = "paper", seeds: int | None = None,
     plan = Plan()
     cells: list[Job] = []
     shared: dict[str, Job] = {}  # the dependencies made so far, checked once each
+    made: dict[str, list[Job] | NotImplementedHere] = {}  # each distinct cell run's jobs, made and checked once
     chosen = {id(cell) for cell in selected_cells(table, datasets, methods)}
     for key, cell in table.cells.items():
         if id(cell) not in chosen:
             continue
         plan.selected += 1
-        try:
-            jobs = cell_jobs(table, cell, scale, seeds, shared)
-        except NotImplementedHere as exc:
-            plan.skipped[key] = RunFailure(RunStatus.NOT_IMPLEMENTED, str(exc), missing_methods=exc.names)
+        run_key = _cell_run_key(table, cell, scale, seeds)
+        if run_key not in made:
+            try:
+                made[run_key] = cell_jobs(table, cell, scale, seeds, shared)
+            except NotImplementedHere as exc:
+                made[run_key] = exc
+            except FairbenchError as exc:
+                raise FairbenchError(f"{table.ref} cell {key[0]}/{key[1]}: {exc}") from None
+        jobs = made[run_key]
+        if isinstance(jobs, NotImplementedHere):
+            plan.skipped[key] = RunFailure(RunStatus.NOT_IMPLEMENTED, str(jobs), missing_methods=jobs.names)
             continue
-        except FairbenchError as exc:
-            raise FairbenchError(f"{table.ref} cell {key[0]}/{key[1]}: {exc}") from None
         cells.extend(jobs)
         plan.requested.update(job.key for job in jobs)
     plan.jobs = with_dependencies(cells)

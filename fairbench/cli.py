@@ -8,11 +8,12 @@ implemented), unless ``--allow-missing``.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 import traceback
 from pathlib import Path
-from typing import Any, List, Optional
+from typing import Any, Callable, Iterator, List, Optional
 
 import typer
 import yaml
@@ -575,31 +576,8 @@ def reproduce(
         if (only_datasets or only_methods) and not plans[table.ref].selected:
             console.print(f"{table.ref}: no cell matches --datasets/--methods; skipped")
             continue
-        with Progress(
-            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-            TextColumn("{task.fields[tally]}"), console=console, transient=False,
-        ) as progress:
-            bar = progress.add_task(table.ref, total=None, tally="")
-
-            def on_tally(tally) -> None:  # cells done are the bar's count
-                progress.update(bar, tally=tally.describe())
-
-            def on_start(total: int) -> None:
-                progress.console.print(f"{table.ref}: {total} job(s) to run")
-                progress.update(bar, total=total)
-
-            said: set[str] = set()
-
-            def on_done(outcome) -> None:
-                progress.advance(bar)
-                if outcome.status is RunStatus.MISSING_DATA:  # one line per missing dataset, not per cell
-                    missing = ", ".join(outcome.failure.missing_data) if outcome.failure else outcome.message
-                    if missing not in said:
-                        said.add(missing)
-                        progress.console.print(f"[yellow]unavailable[/yellow] {outcome.message}")
-                elif outcome.status is not RunStatus.RAN:
-                    progress.console.print(f"[yellow]{outcome.status.value}[/yellow] {outcome.job.label}: {outcome.message}")
-
+        with _job_progress(table.ref, lambda total, ref=table.ref: f"{ref}: {total} job(s) to run") as (
+                on_start, on_done, on_tally):
             summary = reproduce_table(
                 table, store, scale=scale, seeds=seeds, n_jobs=jobs, force=force,
                 datasets=only_datasets, methods=only_methods, on_start=on_start, on_done=on_done,
@@ -803,21 +781,9 @@ def matrix(
     plan = plan_matrix(chosen, seeds)
     from .runner.reproduce import run_plan
     store = RecordStore()
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=console) as progress:
-        bar = progress.add_task("matrix", total=None)
-
-        def on_start(total: int) -> None:
-            progress.console.print(f"matrix: {plan.selected} cell(s) of {len(chosen)} table(s); {total} job(s) to run")
-            progress.update(bar, total=total)
-
-        def on_done(outcome) -> None:
-            progress.advance(bar)
-            if outcome.status is not RunStatus.RAN:
-                progress.console.print(f"[yellow]{outcome.status.value}[/yellow] {outcome.job.label}: "
-                                       f"{_one_line(outcome.message)}", highlight=False)
-
-        summary = run_plan(plan, store, jobs, force, on_start, on_done)
+    announce = lambda total: f"matrix: {plan.selected} cell(s) of {len(chosen)} table(s); {total} job(s) to run"  # noqa: E731
+    with _job_progress("matrix", announce) as (on_start, on_done, on_tally):
+        summary = run_plan(plan, store, jobs, force, on_start, on_done, on_tally=on_tally)
     failed = summary.count(RunStatus.INVALID, RunStatus.CRASHED)
     console.print(f"matrix: reused {len(summary.reused)} cached run(s), ran {summary.count(RunStatus.RAN)}, "
                   f"failed {failed}", highlight=False)
@@ -910,6 +876,41 @@ def baseline_update(
         for line in changes:
             console.print(f"  {line}", highlight=False, markup=False)
 
+
+
+@contextlib.contextmanager
+def _job_progress(label: str, announce: Callable[[int], str]) -> Iterator[tuple[Callable, Callable, Callable]]:
+    """The progress bar of a command that runs jobs, as ``(on_start, on_done, on_tally)`` for the runner:
+    ``announce(total)`` is printed when the jobs are known; a job that did not run prints one line (a missing
+    dataset once, not once per cell); the executor's tally (running / failed / retried) follows the bar."""
+    from .core.status import RunStatus
+
+    with Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        TextColumn("{task.fields[tally]}"), console=console, transient=False,
+    ) as progress:
+        bar = progress.add_task(label, total=None, tally="")
+        said: set[str] = set()
+
+        def on_tally(tally) -> None:  # cells done are the bar's count
+            progress.update(bar, tally=tally.describe())
+
+        def on_start(total: int) -> None:
+            progress.console.print(announce(total), highlight=False)
+            progress.update(bar, total=total)
+
+        def on_done(outcome) -> None:
+            progress.advance(bar)
+            if outcome.status is RunStatus.MISSING_DATA:  # one line per missing dataset, not per cell
+                missing = ", ".join(outcome.failure.missing_data) if outcome.failure else outcome.message
+                if missing not in said:
+                    said.add(missing)
+                    progress.console.print(f"[yellow]unavailable[/yellow] {outcome.message}")
+            elif outcome.status is not RunStatus.RAN:
+                progress.console.print(f"[yellow]{outcome.status.value}[/yellow] {outcome.job.label}: "
+                                       f"{_one_line(outcome.message)}", highlight=False)
+
+        yield on_start, on_done, on_tally
 
 def _one_line(text: str) -> str:
     return " ".join(text.split())

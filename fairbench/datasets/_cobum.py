@@ -104,12 +104,6 @@ def stamp_class(split: Split, target_class: int, fraction: float, patch: Patch, 
     return Split(X=patch.stamp(split.X, patched.astype(bool)), y=split.y, s=patched, index=split.index)
 
 
-def annotation(split: Split, values: np.ndarray) -> Split:
-    """A per-row annotation in the form the vision protocols read: ``y`` = the value, ``X`` = the class label."""
-    return Split(X=split.y.copy(), y=np.asarray(values, dtype=np.int64), index=None if split.index is None
-                 else split.index.copy())
-
-
 def with_groups(split: Split, groups: np.ndarray) -> Split:
     return Split(X=split.X, y=split.y, s=np.asarray(groups, dtype=np.int64), index=split.index)
 

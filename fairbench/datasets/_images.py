@@ -142,11 +142,17 @@ def check_concepts(dataset: str, class_concepts: Sequence[int], concept_names: S
                         f"0..{len(concept_names) - 1}")
 
 
+def annotation(split: Split, values: np.ndarray) -> Split:
+    """A per-row annotation of ``split`` in the form the protocols and metrics read: ``y`` = the value,
+    ``X`` = the class label, the rows' ids kept."""
+    return Split(X=split.y.copy(), y=np.asarray(values, dtype=np.int64), index=None if split.index is None
+                 else split.index.copy())
+
+
 def concept_splits(train: Split, test: Split, class_concepts: Sequence[int]) -> dict[str, Split]:
     """``extra["coarse"]`` / ``extra["coarse_test"]``: per row, ``y`` = the concept id, ``X`` = the fine label."""
     codes = np.asarray(class_concepts, dtype=np.int64)
-    return {key: Split(X=split.y.copy(), y=codes[split.y], index=None if split.index is None else split.index.copy())
-            for key, split in (("coarse", train), ("coarse_test", test))}
+    return {key: annotation(split, codes[split.y]) for key, split in (("coarse", train), ("coarse_test", test))}
 
 
 def image_dataset(
@@ -181,6 +187,35 @@ def image_dataset(
             **meta,
         },
     )
+
+
+def check_side(dataset: str, key: str, value: object) -> int:
+    """An image side in pixels from a loader parameter: an integer in 8..1024 (DataError otherwise)."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 8 <= value <= 1024:
+        raise DataError(f"{dataset}: {key} must be an integer in 8..1024, got {value!r}")
+    return value
+
+
+def decode_rgb(data: bytes, where: str, size: int, crop: int | None = None) -> tuple[np.ndarray, tuple[int, int]]:
+    """(uint8 (size, size, 3) pixels, the original (width, height)) of one encoded image: converted to RGB,
+    centre-cropped to ``crop`` x ``crop`` first when given (offsets rounded as torchvision's ``CenterCrop``),
+    resized bilinearly; DataError naming ``where`` for an unreadable or too small image."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            original = image.size  # (width, height)
+            rgb = image.convert("RGB")
+            if crop is not None:
+                width, height = original
+                if width < crop or height < crop:
+                    raise DataError(f"{where} is {width}x{height}, smaller than the {crop}x{crop} crop")
+                left, top = int(round((width - crop) / 2.0)), int(round((height - crop) / 2.0))
+                rgb = rgb.crop((left, top, left + crop, top + crop))
+            pixels = rgb.resize((size, size), Image.BILINEAR)
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        raise DataError(f"{where} is not a readable image ({exc})") from None
+    return np.asarray(pixels, dtype=np.uint8), original
 
 
 def check_limit(dataset: str, limit: object) -> int | None:

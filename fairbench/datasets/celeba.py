@@ -33,7 +33,6 @@ Parameters: ``target`` / ``sensitive`` (attribute names), ``image_size`` (defaul
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -41,7 +40,7 @@ import numpy as np
 
 from ..core.errors import DataError
 from ._cobum import POOLED_SPLIT, bias_dataset, pooled_split, split_digest, with_groups
-from ._images import cached_arrays, check_limit, limit_rows
+from ._images import cached_arrays, check_limit, check_side, decode_rgb, limit_rows
 from ._preprocessing import check_params
 from .archives import ArchiveLimits, iter_zip_files
 from .base import DataFile, Dataset, DatasetSource, Split
@@ -124,22 +123,6 @@ def parse_annotations(attributes: Path, partition: Path) -> Annotations:
     return Annotations(files, lines[1], (raw == 1).astype(np.int64), partition_codes)
 
 
-def _decode(data: bytes, member: str, crop: int, size: int) -> np.ndarray:
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            width, height = image.size
-            if width < crop or height < crop:
-                raise DataError(f"{IMAGES}: {member} is {width}x{height}, smaller than the {crop}x{crop} crop")
-            left, top = int(round((width - crop) / 2.0)), int(round((height - crop) / 2.0))
-            pixels = image.convert("RGB").crop((left, top, left + crop, top + crop)).resize((size, size),
-                                                                                           Image.BILINEAR)
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
-        raise DataError(f"{IMAGES}: {member} is not a readable image ({exc})") from None
-    return np.asarray(pixels, dtype=np.uint8)
-
-
 def decode_images(archive: Path, files: list[str], crop: int, size: int) -> dict[str, np.ndarray]:
     """Every image of ``files`` (looked up by base name in the zip), cropped and resized, in that order."""
     row_of = {name: row for row, name in enumerate(files)}
@@ -149,7 +132,7 @@ def decode_images(archive: Path, files: list[str], crop: int, size: int) -> dict
     for member, data in iter_zip_files(archive, wanted, LIMITS):
         row = row_of[PurePosixPath(member).name]
         if not seen[row]:  # the first copy, as for the other archives
-            X[row], seen[row] = _decode(data, member, crop, size), True
+            X[row], seen[row] = decode_rgb(data, f"{IMAGES}: {member}", size, crop)[0], True
     if not seen.all():
         raise DataError(f"{archive} lacks {int((~seen).sum())} image(s) listed in {ATTRIBUTES}, "
                         f"e.g. {files[int(np.argmin(seen))]}")
@@ -189,8 +172,7 @@ def _load(paths: dict[str, Path], params: dict) -> Loaded:
                                        "crop": DEFAULT_CROP, "limit_per_class": None})
     size, crop = opts["image_size"], opts["crop"]
     for key, value in (("image_size", size), ("crop", crop)):
-        if isinstance(value, bool) or not isinstance(value, int) or not 8 <= value <= 1024:
-            raise DataError(f"{NAME}: {key} must be an integer in 8..1024, got {value!r}")
+        check_side(NAME, key, value)
     limit = check_limit(NAME, opts["limit_per_class"])
     annotations = parse_annotations(paths[ATTRIBUTES], paths[PARTITION])
     target = _attribute(annotations, opts["target"], "target")

@@ -36,9 +36,9 @@ from pathlib import Path
 import numpy as np
 
 from ..core.errors import DataError
-from ._cobum import (BIAS_SEED, POOLED_SPLIT, RED_PATCH, SPLIT_NAMES, annotation, bias_dataset, check_share,
-                     pooled_split, split_digest, stamp_class)
-from ._images import cached_arrays, check_limit, image_dataset, limit_rows, restricted_unpickle
+from ._cobum import (BIAS_SEED, POOLED_SPLIT, RED_PATCH, SPLIT_NAMES, bias_dataset, check_share, pooled_split,
+                     split_digest, stamp_class)
+from ._images import annotation, cached_arrays, check_limit, image_dataset, limit_rows, restricted_unpickle
 from ._preprocessing import check_params
 from .archives import read_tar_members
 from .base import DataFile, Dataset, DatasetSource, Split

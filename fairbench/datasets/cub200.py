@@ -35,14 +35,13 @@ cut, ``meta["fairness"]`` names the three groups. The validation split is ``extr
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ..core.errors import DataError
-from ._images import cached_arrays, check_limit, image_dataset, limit_rows
+from ._images import cached_arrays, check_limit, check_side, decode_rgb, image_dataset, limit_rows
 from ._preprocessing import check_params
 from .archives import ArchiveLimits, iter_tar_files
 from .base import DataFile, Dataset, DatasetSource, Split
@@ -132,18 +131,6 @@ def parse_metadata(texts: dict[str, bytes]) -> Metadata:
     return Metadata([row[0] for row in images], y, is_train.astype(bool), box, [row[0] for row in classes])
 
 
-def _decode(data: bytes, path: str, size: int) -> tuple[np.ndarray, tuple[int, int]]:
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            original = image.size  # (width, height)
-            pixels = image.convert("RGB").resize((size, size), Image.BILINEAR)
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
-        raise DataError(f"{ARCHIVE}: {path} is not a readable image ({exc})") from None
-    return np.asarray(pixels, dtype=np.uint8), original
-
-
 def decode_archive(archive: Path, size: int) -> dict[str, np.ndarray]:
     """One pass over the archive: the text files and every image, decoded and resized; arrays in image-id order."""
     texts: dict[str, bytes] = {}
@@ -152,7 +139,7 @@ def decode_archive(archive: Path, size: int) -> dict[str, np.ndarray]:
     keep = lambda name: name.startswith(images) or name[len(ROOT):] in TEXT_FILES  # noqa: E731
     for member, data in iter_tar_files(archive, keep, LIMITS):
         if member.startswith(images):
-            decoded[member[len(images):]] = _decode(data, member, size)
+            decoded[member[len(images):]] = decode_rgb(data, f"{ARCHIVE}: {member}", size)
         else:
             texts[member[len(ROOT):]] = data
     missing = [ROOT + name for name in TEXT_FILES if name not in texts]
@@ -189,9 +176,7 @@ class Decoded:
 
 def _decoded(paths: dict[str, Path], params: dict) -> Decoded:
     opts = check_params(NAME, params, {"image_size": DEFAULT_SIZE, "limit_per_class": None})
-    size = opts["image_size"]
-    if isinstance(size, bool) or not isinstance(size, int) or not 8 <= size <= 1024:
-        raise DataError(f"{NAME}: image_size must be an integer in 8..1024, got {size!r}")
+    size = check_side(NAME, "image_size", opts["image_size"])
     limit = check_limit(NAME, opts["limit_per_class"])
     archive = paths[ARCHIVE]
     digest = file_digest(archive, DATA_FILE)  # memoised: the download check computed it

@@ -39,8 +39,8 @@ from pathlib import Path
 import numpy as np
 
 from ..core.errors import FairbenchError
-from ._cobum import BIAS_SEED, RED_PATCH, annotation, bias_dataset, check_share, pick_fraction, stamp_class
-from ._images import check_limit, image_dataset, limit_rows
+from ._cobum import BIAS_SEED, RED_PATCH, bias_dataset, check_share, pick_fraction, stamp_class
+from ._images import annotation, check_limit, image_dataset, limit_rows
 from ._preprocessing import check_params
 from .base import DataFile, Dataset, DatasetSource, DebSource, Split
 from .registry import register_dataset

@@ -94,23 +94,19 @@ def draw_figure(table: TableSpec, results: dict[tuple[str, str], CellResult]):
     spec, row_items = _plot_section(table)
     if not spec:
         return None, None
-    if spec.get("kind", "lines") == "scatter":
+    kind = spec.get("kind", "lines")
+    if kind not in ("lines", "scatter"):
+        raise FairbenchError(f"{table.path}: plot.kind must be lines or scatter, not {kind!r}")
+    if kind == "scatter":
         return _draw_scatter(table, results, spec, row_items)
-    if spec.get("kind", "lines") != "lines":
-        raise FairbenchError(f"{table.path}: plot.kind must be lines or scatter, not {spec['kind']!r}")
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     x_spec = spec.get("x") or {}
     if "key" not in x_spec:
         raise FairbenchError(f"{table.path}: plot.x needs a key (a dotted path into a cell's run)")
     y_spec = spec.get("y") or {}
     panels = spec.get("panels") or {}
-    row_blocks = table.groups(table.rows) if panels.get("rows", "row_groups") == "row_groups" else [(None, table.rows)]
+    row_blocks = _row_blocks(table, panels)
     column_blocks = table.groups(table.columns)
-    styles = spec.get("styles") or {}
     bands = spec.get("bands", "std") == "std"
     row_order = {row.id: index for index, row in enumerate(table.rows)}
 
@@ -122,8 +118,8 @@ def draw_figure(table: TableSpec, results: dict[tuple[str, str], CellResult]):
         for row in rows:
             points = []
             for column in columns:
-                result = results.get((row.id, column.id))
-                if result is None or result.value is None or not result.records:
+                result = _drawable(results, row.id, column.id)
+                if result is None:
                     continue
                 x = _lookup(result.cell.run, x_spec["key"])
                 if x is None:
@@ -138,10 +134,7 @@ def draw_figure(table: TableSpec, results: dict[tuple[str, str], CellResult]):
         for row, points in lines:
             xs = [p[0] for p in points]
             ys = [p[1] for p in points]
-            names = row_items.get(row.id, {}).get("style", [])
-            style = _line_style(row_order[row.id])
-            for name in ([names] if isinstance(names, str) else list(names)) + [row.id]:
-                style.update(styles.get(name, {}))
+            style = _row_style(_line_style(row_order[row.id]), spec, row_items, row.id)
             line = ax.plot(xs, ys, label=row.label, **style)[0]
             for earlier, earlier_points in drawn:
                 if _covers(points, earlier_points, tolerance):
@@ -165,6 +158,37 @@ def draw_figure(table: TableSpec, results: dict[tuple[str, str], CellResult]):
         ax.grid(alpha=0.3)
     _legend_and_title(fig, axes, table)
     return fig, spec
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _row_blocks(table: TableSpec, panels: dict[str, Any]) -> list[tuple[str | None, list]]:
+    """The rows per panel: a panel per row group (``panels.rows: row_groups``, the default) or all in one."""
+    return table.groups(table.rows) if panels.get("rows", "row_groups") == "row_groups" else [(None, table.rows)]
+
+
+def _drawable(results: dict[tuple[str, str], CellResult], row: str, column: str) -> CellResult | None:
+    """The cell's result when it has a value from records (a point to draw), else None."""
+    result = results.get((row, column))
+    return result if result is not None and result.value is not None and result.records else None
+
+
+def _row_style(base: dict[str, Any], spec: dict[str, Any], row_items: dict[str, dict[str, Any]],
+               *names: str) -> dict[str, Any]:
+    """``base`` updated with the plot's ``styles`` named by the row's item (its ``style``: a name or a list),
+    then by each of ``names`` (the row's id, its label)."""
+    styles = spec.get("styles") or {}
+    named = row_items.get(names[0], {}).get("style", [])
+    for name in ([named] if isinstance(named, str) else list(named)) + list(names):
+        base.update(styles.get(name, {}))
+    return base
 
 
 def _panels(plt, count: int, wrap: int):
@@ -210,22 +234,16 @@ def _draw_scatter(table: TableSpec, results: dict[tuple[str, str], CellResult], 
                   row_items: dict[str, dict[str, Any]]):
     """``kind: scatter``: per panel (row group), each row one point at (its x column, its y column) with
     std error bars; marker area from the ``size`` column when given (scaled to the largest in the figure)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     x_column, y_column = _axis_column(table, spec, "x"), _axis_column(table, spec, "y")
     size_column = _axis_column(table, spec, "size") if spec.get("size") else None
     panels = spec.get("panels") or {}
-    row_blocks = table.groups(table.rows) if panels.get("rows", "row_groups") == "row_groups" else [(None, table.rows)]
-    styles = spec.get("styles") or {}
+    row_blocks = _row_blocks(table, panels)
     # one marker per label, so a method keeps its marker (and its legend entry) in every panel
     label_order = {label: index for index, label in enumerate(dict.fromkeys(row.label for row in table.rows))}
 
     def cell(row_id: str, column: str) -> CellResult | None:
-        result = results.get((row_id, column))
-        return result if result is not None and result.value is not None and result.records else None
+        return _drawable(results, row_id, column)
 
     sizes = [cell(r.id, size_column).value for r in table.rows if size_column and cell(r.id, size_column)]
     largest = max((abs(v) for v in sizes), default=0.0) or 1.0
@@ -237,11 +255,9 @@ def _draw_scatter(table: TableSpec, results: dict[tuple[str, str], CellResult], 
             x, y = cell(row.id, x_column), cell(row.id, y_column)
             if x is None or y is None:
                 continue
-            style = {"marker": MARKERS[label_order[row.label] % len(MARKERS)], "markersize": 6, "linestyle": "none",
-                     "capsize": 2, "elinewidth": 0.8}
-            names = row_items.get(row.id, {}).get("style", [])
-            for name in ([names] if isinstance(names, str) else list(names)) + [row.id, row.label]:
-                style.update(styles.get(name, {}))
+            marker = {"marker": MARKERS[label_order[row.label] % len(MARKERS)], "markersize": 6, "linestyle": "none",
+                      "capsize": 2, "elinewidth": 0.8}
+            style = _row_style(marker, spec, row_items, row.id, row.label)
             size = cell(row.id, size_column) if size_column else None
             if size is not None:  # area, not radius, proportional to the value
                 style["markersize"] = 4 + 14 * math.sqrt(abs(size.value) / largest)
